@@ -1,0 +1,1 @@
+"""The HTTP API: platform-compatible routes by resource, auth, and the response envelope."""

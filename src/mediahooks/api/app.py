@@ -1,0 +1,94 @@
+"""The ASGI app: routers, the envelope on every answer, and the request guards in front."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mediahooks import __version__, metrics
+from mediahooks.api import deliveries, envelope, webhooks
+from mediahooks.clock import now_ms
+from mediahooks.service import Service
+from mediahooks.store import deliveries as delivery_store
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(
+        title="mediahooks",
+        version=__version__,
+        description="Platform-compatible media webhooks with ordered, signed, retried delivery.",
+    )
+    app.state.service = service
+    app.include_router(webhooks.router)
+    app.include_router(deliveries.router)
+    app.add_exception_handler(envelope.ApiError, envelope.on_api_error)
+    app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, envelope.on_http_error)
+    app.add_exception_handler(Exception, envelope.on_crash)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(request: Request) -> PlainTextResponse:
+        now = now_ms()
+        async with service.db.engine.connect() as conn:
+            pending, oldest_due = await delivery_store.backlog(conn, now)
+        metrics.PENDING.set(pending)
+        metrics.OLDEST_DUE_AGE.set(0 if oldest_due is None else (now - oldest_due) / 1000)
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return BodyLimit(TrailingSlash(app), service.settings.max_body_bytes)  # type: ignore[return-value]
+
+
+class TrailingSlash:
+    """`/api/webhooks/` and `/api/webhooks` are the same route: the platform's clients send both."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope["path"]) > 1 and scope["path"].endswith("/"):
+            scope = dict(scope, path=scope["path"].rstrip("/") or "/")
+            scope["raw_path"] = scope["path"].encode()
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuse API bodies over the limit before anything parses them, chunked ones included."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        body, more, messages = 0, True, []
+        while more:
+            message = await receive()
+            messages.append(message)
+            body += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if body > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = envelope.fail(
+            413, f"The request body is larger than {self.limit} bytes.", {"body": ["too large"]}
+        )
+        await response(scope, receive, send)

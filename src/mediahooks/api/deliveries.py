@@ -1,0 +1,122 @@
+"""`/api/webhooks/{id}/deliveries` and `/recover`: the attempt log and replay (beyond the
+platform, which keeps neither)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Row
+
+from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.envelope import ApiError, ok
+from mediahooks.api.webhooks import MAX_ID, WebhookId, _found
+from mediahooks.clock import from_iso, iso, now_ms
+from mediahooks.store import deliveries as store
+
+router = APIRouter(prefix="/api/webhooks", tags=["deliveries"])
+
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID)]
+DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
+
+
+class Recover(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    since: datetime
+
+
+def delivery_json(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "webhookId": row.webhook_id,
+        "messageId": row.msg_id,
+        "hookType": row.hook_type,
+        "event": row.event,
+        "orderingKey": row.ordering_key,
+        "status": row.status,
+        "attempts": row.attempt_count,
+        "nextAttemptAt": iso(row.next_attempt_at) if row.status == "pending" else None,
+        "lastStatusCode": row.last_status,
+        "lastError": row.last_error,
+        "createdAt": iso(row.created_at),
+        "completedAt": iso(row.completed_at),
+    }
+
+
+def attempt_json(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": iso(row.started_at),
+        "durationMs": row.duration_ms,
+        "url": row.url,
+        "statusCode": row.status_code,
+        "errorKind": row.error_kind,
+        "error": row.error_message,
+        "requestHeaders": json.loads(row.request_headers),
+        "responseHeaders": json.loads(row.response_headers or "{}"),
+        "responseBody": row.response_body,
+        "worker": row.worker,
+    }
+
+
+@router.get("/{id}/deliveries", summary="List a webhook's deliveries, newest first")
+async def list_deliveries(
+    id: WebhookId,
+    account: Account,
+    service: ServiceDep,
+    status: Annotated[list[DeliveryStatus] | None, Query()] = None,
+    startingId: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    itemCount: Annotated[int, Query(ge=1, le=100)] = 25,
+    isDescending: bool = True,
+) -> JSONResponse:
+    await _found(service, account, id)
+    async with service.db.engine.connect() as conn:
+        rows = await store.page(conn, id, list(status or []), startingId, itemCount, isDescending)
+    return ok([delivery_json(r) for r in rows])
+
+
+@router.get("/{id}/deliveries/{deliveryId}", summary="A delivery with every attempt")
+async def read_delivery(
+    id: WebhookId, deliveryId: DeliveryId, account: Account, service: ServiceDep
+) -> JSONResponse:
+    await _found(service, account, id)
+    async with service.db.engine.connect() as conn:
+        found = await store.get(conn, id, deliveryId)
+    if found is None:
+        raise ApiError(404, f"Delivery {deliveryId} of webhook {id} not found.")
+    delivery, attempts = found
+    return ok(
+        delivery_json(delivery)
+        | {
+            "payload": json.loads(bytes(delivery.body)),
+            "attemptLog": [attempt_json(a) for a in attempts],
+        }
+    )
+
+
+@router.post("/{id}/deliveries/{deliveryId}/retry", summary="Send a delivery again")
+async def retry_delivery(
+    id: WebhookId, deliveryId: DeliveryId, account: Account, service: ServiceDep
+) -> JSONResponse:
+    await _found(service, account, id)
+    async with service.db.transaction() as conn:
+        requeued = await store.retry(conn, id, deliveryId, now_ms())
+        found = await store.get(conn, id, deliveryId)
+    if found is None:
+        raise ApiError(404, f"Delivery {deliveryId} of webhook {id} not found.")
+    if not requeued:
+        raise ApiError(409, f"Delivery {deliveryId} is {found[0].status}; only succeeded or "
+                       "failed deliveries can be sent again.")
+    return ok(delivery_json(found[0]))
+
+
+@router.post("/{id}/recover", summary="Send again every failed delivery since a time")
+async def recover(id: WebhookId, body: Recover, account: Account, service: ServiceDep) -> JSONResponse:
+    await _found(service, account, id)
+    async with service.db.transaction() as conn:
+        count = await store.recover(conn, id, from_iso(body.since), now_ms())
+    return ok({"requeued": count})

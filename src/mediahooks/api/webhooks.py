@@ -1,0 +1,213 @@
+"""`/api/webhooks`: the platform's webhook management routes, field for field."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from sqlalchemy import Row
+
+from mediahooks import events
+from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.envelope import ApiError, ok
+from mediahooks.clock import iso, now_ms
+from mediahooks.delivery import guard
+from mediahooks.store import outbox
+from mediahooks.store import webhooks as store
+from mediahooks.store.webhooks import FLAG_COLUMNS
+
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+
+MAX_ID = 2**63 - 1
+WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The webhook's integer id.")]
+
+
+class WebhookFields(BaseModel):
+    # The platform's older clients still send fields it dropped: ignore what we do not know.
+    model_config = ConfigDict(extra="ignore")
+
+    url: StrictStr | None = Field(None, min_length=1, max_length=2048)
+    isFeedHooks: StrictBool | None = None
+    isMediaHooks: StrictBool | None = None
+    isRecordingHooks: StrictBool | None = Field(None, description="Deprecated by the platform.")
+    isThumbnailHooks: StrictBool | None = None
+    isTranscoderHooks: StrictBool | None = None
+    isViewerConnectionHooks: StrictBool | None = None
+    filter: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="A regular expression searched in the stream name of each event.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            guard.check_url(value)
+        return value
+
+    @field_validator("filter")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"is not a valid regular expression: {exc}") from exc
+        return value
+
+    def columns(self) -> dict[str, Any]:
+        given = self.model_dump(exclude_unset=True, exclude={"refreshSecret", "reEnable"})
+        return {FLAG_COLUMNS.get(name, name): value for name, value in given.items()}
+
+
+class WebhookCreate(WebhookFields):
+    url: StrictStr = Field(..., min_length=1, max_length=2048)
+    isFeedHooks: StrictBool
+
+
+class WebhookUpdate(WebhookFields):
+    refreshSecret: StrictBool = Field(False, description="Make a new secret.")
+    reEnable: StrictBool = Field(False, description="Lift a temporary disable.")
+
+
+def webhook_json(row: Row[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row.id, "url": row.url, "secret": row.secret}
+    for field, column in FLAG_COLUMNS.items():
+        out[field] = bool(getattr(row, column))
+    out["filter"] = row.filter
+    disabled = row.disabled_until is not None and row.disabled_until > now_ms()
+    out["disabled"] = (
+        {"until": iso(row.disabled_until), "reason": row.disabled_reason} if disabled else None
+    )
+    return out
+
+
+async def _check_target(service: ServiceDep, url: str) -> None:
+    host, port = guard.check_url(url)
+    try:
+        await guard.resolve(host, port, service.settings.private_networks)
+    except guard.TargetRefused as exc:
+        raise ApiError(400, f"url is not allowed: {exc}", {"url": [str(exc)]}) from exc
+
+
+async def _found(service: ServiceDep, account: str, webhook_id: int) -> Row[Any]:
+    async with service.db.engine.connect() as conn:
+        row = await store.get(conn, account, webhook_id)
+    if row is None:
+        raise ApiError(404, f"Webhook {webhook_id} not found.")
+    return row
+
+
+@router.post("", summary="Create a webhook")
+async def create_webhook(body: WebhookCreate, account: Account, service: ServiceDep) -> JSONResponse:
+    await _check_target(service, body.url)
+    async with service.db.transaction() as conn:
+        row = await store.create(conn, account, body.columns())
+    return ok(webhook_json(row))
+
+
+@router.get("/list", summary="List webhooks")
+async def list_webhooks(
+    account: Account,
+    service: ServiceDep,
+    startingId: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    itemCount: Annotated[int, Query(ge=1, le=100)] = 10,
+    isDescending: bool = False,
+) -> JSONResponse:
+    async with service.db.engine.connect() as conn:
+        rows = await store.page(conn, account, startingId, itemCount, isDescending)
+    return ok([webhook_json(r) for r in rows])
+
+
+@router.post("/test/{hookType}", summary="Send a sample event to every webhook of a hook type")
+async def test_webhooks(
+    hookType: Annotated[str, Path(max_length=64)], account: Account, service: ServiceDep
+) -> JSONResponse:
+    now = now_ms()
+    stream = "mediahooks-test"
+    hook: events.Hook
+    match hookType.lower():
+        case "media":
+            hook = events.media_hook(
+                "completed",
+                events.MediaData(
+                    media_asset_id=events.new_asset_id(),
+                    token_id=0,
+                    stream_name=stream,
+                    stream_id=f"{account}/{stream}",
+                    start_time=now,
+                    type="clip",
+                    metadata={},
+                ),
+                now,
+            )
+        case "feeds":
+            hook = events.feeds_hook(
+                "started",
+                events.FeedsData(
+                    feed_id=events.new_asset_id(),
+                    account_id=account,
+                    name=stream,
+                    stream_id=f"{account}/{stream}",
+                    started=now,
+                    active=True,
+                ),
+                now,
+            )
+        case _:
+            raise ApiError(
+                400,
+                f"Test events exist for the Media and Feeds hook types, not {hookType!r}.",
+                {"hookType": ["must be Media or Feeds"]},
+            )
+    async with service.db.transaction() as conn:
+        emitted = await outbox.emit(conn, account, hook, ignore_filters=True)
+    return ok(
+        {
+            "messageId": emitted.msg_id,
+            "event": hook.to_json(),
+            "webhookIds": emitted.webhook_ids,
+        }
+    )
+
+
+@router.get("/{id}", summary="Read a webhook")
+async def read_webhook(id: WebhookId, account: Account, service: ServiceDep) -> JSONResponse:
+    return ok(webhook_json(await _found(service, account, id)))
+
+
+@router.put("/{id}", summary="Update a webhook, rotate its secret or re-enable it")
+async def update_webhook(
+    id: WebhookId, body: WebhookUpdate, account: Account, service: ServiceDep
+) -> JSONResponse:
+    # null leaves a field as it is, except `filter`, where null removes the filter.
+    values = {k: v for k, v in body.columns().items() if v is not None or k == "filter"}
+    if body.url is not None:
+        await _check_target(service, body.url)
+    async with service.db.transaction() as conn:
+        row = await store.update_one(
+            conn,
+            account,
+            id,
+            values,
+            refresh_secret=body.refreshSecret,
+            re_enable=body.reEnable,
+            secret_grace_ms=int(service.settings.secret_grace * 1000),
+        )
+    if row is None:
+        raise ApiError(404, f"Webhook {id} not found.")
+    return ok(webhook_json(row))
+
+
+@router.delete("/{id}", summary="Delete a webhook")
+async def delete_webhook(id: WebhookId, account: Account, service: ServiceDep) -> JSONResponse:
+    async with service.db.transaction() as conn:
+        deleted = await store.delete(conn, account, id)
+    if not deleted:
+        raise ApiError(404, f"Webhook {id} not found.")
+    return ok(True)

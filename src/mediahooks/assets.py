@@ -1,0 +1,51 @@
+"""The media asset lifecycle: states, allowed transitions, and the hook each one emits (pure).
+
+The REST status words (``complete``, ``error``...) differ from the hook event words
+(``completed``, ``errored``...); this module is the one place that maps one to the other.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from mediahooks.events import MediaEvent
+
+
+class Status(StrEnum):
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    ERROR = "error"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+# `None` is "the asset does not exist yet".
+TRANSITIONS: dict[Status | None, frozenset[Status]] = {
+    None: frozenset({Status.PROCESSING}),
+    Status.PROCESSING: frozenset({Status.COMPLETE, Status.ERROR}),
+    Status.COMPLETE: frozenset({Status.DELETING}),
+    Status.ERROR: frozenset({Status.DELETING}),
+    Status.DELETING: frozenset({Status.DELETED}),
+    Status.DELETED: frozenset(),
+}
+
+# `deleting` emits nothing: the `deleted` hook fires once the file is really gone.
+HOOK_EVENT: dict[Status, MediaEvent] = {
+    Status.PROCESSING: "processing",
+    Status.COMPLETE: "completed",
+    Status.ERROR: "errored",
+    Status.DELETED: "deleted",
+}
+
+DELETABLE = frozenset({Status.COMPLETE, Status.ERROR})
+
+
+def check_transition(current: Status | None, new: Status) -> MediaEvent | None:
+    """Raise unless ``current -> new`` is allowed; return the hook event it emits, if any."""
+    if new not in TRANSITIONS[current]:
+        raise InvalidTransition(f"a media asset cannot go from {current or 'nothing'} to {new}")
+    return HOOK_EVENT.get(new)

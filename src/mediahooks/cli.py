@@ -1,0 +1,111 @@
+"""The `mediahooks` command: serve | worker | migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from mediahooks import __version__
+from mediahooks.config import Settings
+from mediahooks.service import Service
+
+app = typer.Typer(help="mediahooks: media webhooks for live streams.", no_args_is_help=True)
+console = Console(stderr=True)
+
+Host = Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")]
+Port = Annotated[int | None, typer.Option(help="Port to listen on (0: any free) [default: 8080].")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="Where the SQLite database and media live [default: ./data].")
+]
+
+
+def _settings(**flags: Any) -> Settings:
+    # Flags win over MEDIAHOOKS_* variables; unset flags leave the variables in charge.
+    return Settings(**{k: v for k, v in flags.items() if v is not None})
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+
+
+@app.command()
+def serve(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
+    """Run the API with the dispatcher inside (one process is all you need)."""
+    _logging()
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    from mediahooks import server
+
+    service = Service(settings)
+    secret = await service.open(dispatch=True)
+    try:
+        running = await server.start(service, settings.host, settings.port)
+        _banner(service, secret, running.url)
+        await running.task
+    finally:
+        await service.close()
+
+
+def _banner(service: Service, secret: str | None, url: str) -> None:
+    console.print(f"[bold]mediahooks {__version__}[/] listening on [cyan]{url}[/]")
+    console.print(f"  database   {service.db.engine.url.render_as_string(hide_password=True)}")
+    console.print(f"  account    {service.account_id}")
+    if secret:
+        console.print(f"  API secret [bold yellow]{secret}[/]  (shown once: keep it)")
+    console.print(f"  API docs   {url}/docs")
+    console.print(f"  metrics    {url}/metrics")
+    # The one line machines read: tests and scripts wait for it.
+    print(f"READY {url}", flush=True)
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run a dispatcher alone (scale out: many workers on one PostgreSQL)."""
+    _logging()
+    asyncio.run(_worker(_settings(data_dir=data_dir)))
+
+
+async def _worker(settings: Settings) -> None:
+    service = Service(settings)
+    await service.open(dispatch=True)
+    console.print(f"mediahooks worker {service.dispatcher and service.dispatcher.owner} running")
+    print("READY worker", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await service.close()
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply the database migrations (serve and worker also do it at start)."""
+    settings = _settings(data_dir=data_dir)
+
+    async def run() -> None:
+        service = Service(settings)
+        await service.db.migrate()
+        await service.db.close()
+
+    asyncio.run(run())
+    console.print("database is up to date")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()

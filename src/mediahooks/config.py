@@ -1,0 +1,90 @@
+"""One settings object, from ``MEDIAHOOKS_*`` environment variables and command-line flags."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mediahooks import retry
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIAHOOKS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    api_secret: SecretStr | None = None
+    # "true" allows every address; a comma-separated list of CIDRs allows just those.
+    allow_private_targets: str = ""
+    retry_schedule: str = ",".join(f"{g:g}" for g in retry.DEFAULT_SCHEDULE)
+    retry_jitter: float = Field(0.2, ge=0, le=1)
+    retry_after_cap: float = Field(3600.0, ge=0)
+    attempt_timeout: float = Field(15.0, gt=0)
+    disable_after: float = Field(5 * 86400.0, gt=0)
+    disable_for: float = Field(86400.0, gt=0)
+    secret_grace: float = Field(86400.0, ge=0)
+    concurrency: int = Field(128, ge=1)
+    per_webhook_concurrency: int = Field(8, ge=1)
+    claim_batch: int = Field(64, ge=1)
+    poll_interval: float = Field(1.0, gt=0)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        retry.parse_schedule(value)
+        return value
+
+    @field_validator("allow_private_targets")
+    @classmethod
+    def _targets_parse(cls, value: str) -> str:
+        allowed_networks(value)
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'mediahooks.db').resolve()}"
+        for plain, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain) :]
+        return url
+
+    @property
+    def policy(self) -> retry.Policy:
+        return retry.Policy(
+            schedule=retry.parse_schedule(self.retry_schedule),
+            jitter=self.retry_jitter,
+            retry_after_cap=self.retry_after_cap,
+            disable_after=self.disable_after,
+            disable_for=self.disable_for,
+        )
+
+    @property
+    def private_networks(self) -> list[Network]:
+        return allowed_networks(self.allow_private_targets)
+
+
+def allowed_networks(value: str) -> list[Network]:
+    """``"true"`` -> every address; ``"10.0.0.0/8,::1/128"`` -> those; ``""``/``"false"`` -> none."""
+    text = value.strip().lower()
+    if text in ("", "false", "0", "no"):
+        return []
+    if text in ("true", "1", "yes"):
+        return [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+    try:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip()]
+    except ValueError as exc:
+        raise ValueError(
+            f"MEDIAHOOKS_ALLOW_PRIVATE_TARGETS must be true, false or CIDRs, got {value!r}"
+        ) from exc

@@ -1,0 +1,212 @@
+"""The dispatcher: claim due deliveries, send them concurrently, record the attempts in batches.
+
+- Claims are leases in the database, so any number of dispatchers share one PostgreSQL and a dead
+  one's claims are taken over once its leases run out.
+- It wakes on a local signal or a PostgreSQL NOTIFY right after a commit, and polls as fallback.
+- Results are written by one writer task: whatever finished while the last write ran is written
+  in the next one transaction (group commit), which keeps the database off the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from mediahooks import __version__, metrics, retry, signing
+from mediahooks.clock import now_ms
+from mediahooks.config import Settings
+from mediahooks.delivery.sender import Response, Sender
+from mediahooks.store import deliveries as store
+from mediahooks.store.db import CHANNEL, Database
+
+log = logging.getLogger("mediahooks.delivery")
+
+GONE_REASON = "the endpoint answered 410 Gone; re-enable the webhook once it accepts hooks again"
+
+
+def decide(claimed: store.Claimed, response: Response, policy: retry.Policy, now: int,
+           started_at: int, request_headers: dict[str, str], worker: str) -> store.Result:
+    """The delivery's next state after one attempt (pure)."""
+    tries = claimed.tries + 1
+    verdict = retry.verdict(response.status, tries, policy)
+    next_at, status, disable = now, verdict.value, None
+    if verdict is retry.Verdict.RETRY:
+        retry_after = retry.parse_retry_after(response.headers.get("Retry-After"), now / 1000)
+        next_at = now + int(1000 * retry.next_delay(tries, policy, response.status, retry_after))
+        status = "pending"
+    elif verdict is retry.Verdict.GONE:
+        # The event stays queued for when the webhook is re-enabled; this try is not counted.
+        tries, status, disable = claimed.tries, "pending", GONE_REASON
+    return store.Result(
+        delivery_id=claimed.id,
+        webhook_id=claimed.webhook_id,
+        attempt={
+            "delivery_id": claimed.id,
+            "webhook_id": claimed.webhook_id,
+            "started_at": started_at,
+            "duration_ms": response.duration_ms,
+            "url": claimed.url,
+            "status_code": response.status,
+            "error_kind": response.error_kind,
+            "error_message": response.error_message,
+            "request_headers": store.headers_json(request_headers),
+            "response_headers": store.headers_json(response.headers),
+            "response_body": response.body,
+            "worker": worker,
+        },
+        status=status,
+        tries=tries,
+        next_attempt_at=next_at,
+        last_status=response.status,
+        last_error=response.error_message,
+        webhook_ok=response.ok,
+        disable_reason=disable,
+    )
+
+
+class Dispatcher:
+    def __init__(self, db: Database, settings: Settings, name: str | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.policy = settings.policy
+        self.owner = name or f"worker-{uuid.uuid4().hex[:12]}"
+        self.lease_ms = int((settings.attempt_timeout + 5) * 1000)
+        self._wake = asyncio.Event()
+        self._results: asyncio.Queue[store.Result] = asyncio.Queue()
+        self._inflight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        db.on_commit_wake(self._wake.set)
+
+    async def run(self) -> None:
+        """Deliver until cancelled; on cancel, finish and record the attempts in flight."""
+        listener = await self._listen()
+        sender = Sender(
+            self.settings.private_networks,
+            self.settings.attempt_timeout,
+            self.settings.concurrency,
+        )
+        async with sender:
+            writer = asyncio.create_task(self._write_results())
+            try:
+                await self._claim_loop(sender)
+            finally:
+                if self._tasks:
+                    await asyncio.wait(self._tasks, timeout=self.settings.attempt_timeout + 1)
+                while self._inflight and not writer.done():
+                    await asyncio.sleep(0.01)
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+                if listener is not None:
+                    await listener.close()
+
+    async def _listen(self) -> Any:
+        if not self.db.is_postgres:
+            return None
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(self.db.postgres_dsn)
+            await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("LISTEN failed (%s); falling back to polling", exc)
+            return None
+        return conn
+
+    async def _claim_loop(self, sender: Sender) -> None:
+        poll = self.settings.poll_interval
+        while True:
+            self._wake.clear()
+            free = self.settings.concurrency - self._inflight
+            if free <= 0:
+                await self._sleep(poll)
+                continue
+            want = min(self.settings.claim_batch, free)
+            now = now_ms()
+            async with self.db.transaction() as conn:
+                claimed = await store.claim(
+                    conn, self.owner, now, want, self.settings.per_webhook_concurrency,
+                    self.lease_ms,
+                )
+            for c in claimed:
+                self._inflight += 1
+                task = asyncio.create_task(self._attempt(sender, c))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(claimed) == want:
+                continue
+            async with self.db.engine.connect() as conn:
+                due = await store.next_due(conn, now)
+            # Due but not claimed means blocked (ordering, concurrency cap, disabled): those wait
+            # for a wake-up, which every finished attempt and every re-enable sends.
+            wait = poll if due is None or due <= now else min(poll, (due - now) / 1000)
+            await self._sleep(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _attempt(self, sender: Sender, claimed: store.Claimed) -> None:
+        started_at = now_ms()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"mediahooks/{__version__}",
+            **signing.sign(claimed.secrets, claimed.msg_id, int(time.time()), claimed.body),
+        }
+        response = await sender.post(claimed.url, claimed.body, headers)
+        result = decide(
+            claimed, response, self.policy, now_ms(), started_at, headers, self.owner
+        )
+        metrics.ATTEMPT_SECONDS.observe(response.duration_ms / 1000)
+        outcome = "gone" if result.disable_reason else (
+            "retry" if result.status == "pending" else result.status
+        )
+        log.info(
+            json.dumps(
+                {
+                    "msg": "attempt",
+                    "webhook": claimed.webhook_id,
+                    "delivery": claimed.id,
+                    "webhookId": claimed.msg_id,
+                    "url": claimed.url,
+                    "try": result.tries,
+                    "status": response.status,
+                    "error": response.error_kind,
+                    "ms": response.duration_ms,
+                    "outcome": outcome,
+                    "next": result.next_attempt_at if result.status == "pending" else None,
+                }
+            )
+        )
+        metrics.DELIVERY_OUTCOMES.labels(outcome).inc()
+        if response.ok:
+            metrics.EVENT_TO_DELIVERY_SECONDS.observe((now_ms() - claimed.created_at) / 1000)
+        self._results.put_nowait(result)
+
+    async def _write_results(self) -> None:
+        while True:
+            batch = [await self._results.get()]
+            while not self._results.empty() and len(batch) < 1000:
+                batch.append(self._results.get_nowait())
+            while True:
+                try:
+                    async with self.db.transaction() as conn:
+                        await store.record(
+                            conn,
+                            batch,
+                            now_ms(),
+                            int(self.policy.disable_for * 1000),
+                            int(self.policy.disable_after * 1000),
+                        )
+                    break
+                except Exception:
+                    # The lease keeps these deliveries ours for a while; keep trying to write.
+                    log.exception("recording %d attempts failed; retrying", len(batch))
+                    await asyncio.sleep(0.5)
+            self._inflight -= len(batch)
+            self._wake.set()

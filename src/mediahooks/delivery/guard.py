@@ -1,0 +1,100 @@
+"""The SSRF guard: which addresses a webhook may reach, and host resolution that checks them.
+
+The pure part (`refusal`) judges one address. `resolve` looks a host up and returns only
+addresses it checked; the sender connects to exactly those, so a DNS answer that changes
+between the check and the connection cannot slip a private address through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from mediahooks.config import Network
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+
+
+class TargetRefused(Exception):
+    """The URL may not be called. `kind` is `blocked` or `dns`."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def refusal(address: IPAddress, allowed: Sequence[Network] = ()) -> str | None:
+    """Why ``address`` may not be called, or None when it may."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            reason = refusal(embedded, allowed)
+            return f"{address} embeds {embedded}: {reason}" if reason else None
+    if any(address in net for net in allowed):
+        return None
+    if address in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
+    if address.is_global and not address.is_multicast:
+        return None
+    for label, flag in (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+        ("private", address.is_private),
+    ):
+        if flag:
+            return f"{address} is a {label} address"
+    return f"{address} is not a global address"
+
+
+def check_url(url: str) -> tuple[str, int]:
+    """The host and port of an http(s) URL, or ValueError with a reason a person can act on."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("url must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("url has no host")
+    if parts.username or parts.password:
+        raise ValueError("url must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise ValueError(f"url has an invalid port: {exc}") from exc
+    return parts.hostname, port
+
+
+async def resolve(host: str, port: int, allowed: Sequence[Network] = ()) -> list[IPAddress]:
+    """Every address of ``host``, each checked; refuses the host if any of them is refused."""
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise TargetRefused("dns", f"cannot resolve {host}: {exc}") from exc
+        addresses = list(
+            dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
+        )
+    for address in addresses:
+        reason = refusal(address, allowed)
+        if reason:
+            raise TargetRefused(
+                "blocked",
+                f"{host} resolves to a non-public address ({reason}); set "
+                "MEDIAHOOKS_ALLOW_PRIVATE_TARGETS to allow it in development",
+            )
+    return addresses

@@ -1,0 +1,199 @@
+"""The wire format: hook bodies exactly as the platform sends them (pure, standard library only).
+
+A hook is ``{"type", "event", "timestamp", "data"}``; times are epoch milliseconds. Bodies are
+encoded once, when the event is committed, and those bytes are what every attempt sends and
+every signature covers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MediaEvent = Literal["processing", "completed", "errored", "deleted"]
+FeedsEvent = Literal["started", "ended"]
+MediaType = Literal["clip", "recording"]
+
+MEDIA_EVENTS: tuple[str, ...] = ("processing", "completed", "errored", "deleted")
+FEEDS_EVENTS: tuple[str, ...] = ("started", "ended")
+
+
+class MalformedHook(ValueError):
+    """A body that is not a hook of a known type."""
+
+
+def new_asset_id() -> str:
+    """A media asset id: 32 lowercase hex characters, as on the platform."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class MediaData:
+    media_asset_id: str
+    token_id: int
+    stream_name: str
+    stream_id: str
+    start_time: int
+    type: MediaType
+    metadata: dict[str, Any] | None = None
+    expiration: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        # Key order follows the platform's `completed` example, so our bytes match its bytes.
+        out: dict[str, Any] = {
+            "mediaAssetId": self.media_asset_id,
+            "tokenId": self.token_id,
+            "streamName": self.stream_name,
+            "streamId": self.stream_id,
+            "startTime": self.start_time,
+        }
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        out["type"] = self.type
+        if self.expiration is not None:
+            out["expiration"] = self.expiration
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MediaData:
+        known = {
+            "mediaAssetId",
+            "tokenId",
+            "streamName",
+            "streamId",
+            "startTime",
+            "metadata",
+            "type",
+            "expiration",
+        }
+        try:
+            return cls(
+                media_asset_id=str(data["mediaAssetId"]),
+                token_id=int(data["tokenId"]),
+                stream_name=str(data["streamName"]),
+                stream_id=str(data["streamId"]),
+                start_time=int(data["startTime"]),
+                type=data["type"],
+                metadata=data.get("metadata"),
+                expiration=data.get("expiration"),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedHook(f"media hook data is missing or has a bad field: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class FeedsData:
+    feed_id: str
+    account_id: str
+    name: str
+    stream_id: str
+    started: int
+    active: bool
+    ended: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "feedId": self.feed_id,
+            "accountId": self.account_id,
+            "name": self.name,
+            "streamId": self.stream_id,
+            "started": self.started,
+            "active": self.active,
+        }
+        if self.ended is not None:
+            out["ended"] = self.ended
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeedsData:
+        known = {"feedId", "accountId", "name", "streamId", "started", "active", "ended"}
+        try:
+            return cls(
+                feed_id=str(data["feedId"]),
+                account_id=str(data["accountId"]),
+                name=str(data["name"]),
+                stream_id=str(data["streamId"]),
+                started=int(data["started"]),
+                active=bool(data["active"]),
+                ended=data.get("ended"),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedHook(f"feeds hook data is missing or has a bad field: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Hook:
+    type: str
+    event: str
+    timestamp: int
+    data: MediaData | FeedsData
+
+    @property
+    def stream_name(self) -> str:
+        return self.data.stream_name if isinstance(self.data, MediaData) else self.data.name
+
+    @property
+    def ordering_key(self) -> str:
+        """Events with the same key reach a webhook in the order they were committed."""
+        if isinstance(self.data, MediaData):
+            return self.data.media_asset_id
+        return f"feed:{self.data.feed_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "event": self.event,
+            "timestamp": self.timestamp,
+            "data": self.data.to_json(),
+        }
+
+
+def media_hook(event: MediaEvent, data: MediaData, timestamp: int) -> Hook:
+    return Hook(type="media", event=event, timestamp=timestamp, data=data)
+
+
+def feeds_hook(event: FeedsEvent, data: FeedsData, timestamp: int) -> Hook:
+    return Hook(type="feeds", event=event, timestamp=timestamp, data=data)
+
+
+def encode(hook: Hook) -> bytes:
+    """Compact JSON, as the platform sends it: no spaces, UTF-8, no trailing newline."""
+    return json.dumps(hook.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def parse(body: bytes | str | dict[str, Any]) -> Hook:
+    """Parse a `media` or `feeds` hook; unknown fields are kept, not refused."""
+    raw = body if isinstance(body, dict) else _loads(body)
+    try:
+        kind, event, timestamp, data = raw["type"], raw["event"], int(raw["timestamp"]), raw["data"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedHook(f"not a hook envelope: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedHook("hook `data` must be an object")
+    if kind == "media":
+        if event not in MEDIA_EVENTS:
+            raise MalformedHook(f"unknown media event {event!r}")
+        return Hook(kind, event, timestamp, MediaData.from_json(data))
+    if kind == "feeds":
+        if event not in FEEDS_EVENTS:
+            raise MalformedHook(f"unknown feeds event {event!r}")
+        return Hook(kind, event, timestamp, FeedsData.from_json(data))
+    raise MalformedHook(f"unsupported hook type {kind!r}")
+
+
+def _loads(body: bytes | str) -> dict[str, Any]:
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedHook(f"body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise MalformedHook("body is not a JSON object")
+    return raw

@@ -1,0 +1,44 @@
+"""Serving the API: uvicorn on our event loop, beside the service's background workers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import uvicorn
+
+from mediahooks.api.app import create_app
+from mediahooks.service import Service
+
+
+@dataclass
+class Running:
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def start(service: Service, host: str, port: int) -> Running:
+    """Start listening (port 0: any free port) and return once connections are accepted."""
+    config = uvicorn.Config(
+        create_app(service),
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="http")
+    while not server.started:
+        if task.done():
+            await task
+            raise SystemExit(f"cannot listen on {host}:{port}")
+        await asyncio.sleep(0.01)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    return Running(server, task, f"http://{host}:{bound_port}")

@@ -1,0 +1,48 @@
+"""The running service: database, first account and background workers, shared by the API.
+
+`serve` opens it with the dispatcher inside; `worker` opens it with the dispatcher alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from mediahooks.config import Settings
+from mediahooks.delivery.dispatcher import Dispatcher
+from mediahooks.store import accounts
+from mediahooks.store.db import Database
+
+log = logging.getLogger("mediahooks")
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.sqlalchemy_url)
+        self.account_id = ""
+        self.dispatcher: Dispatcher | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def open(self, *, dispatch: bool = True) -> str | None:
+        """Migrate, make sure the first account exists, start the workers.
+
+        Returns the first account's API secret when it was just created (shown once).
+        """
+        await self.db.migrate()
+        secret = self.settings.api_secret.get_secret_value() if self.settings.api_secret else None
+        async with self.db.transaction() as conn:
+            self.account_id, created = await accounts.ensure(conn, secret)
+        if dispatch:
+            self.dispatcher = Dispatcher(self.db, self.settings)
+            self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        return created
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.db.close()

@@ -1,0 +1,379 @@
+"""Named queries for deliveries: claiming with leases, recording attempts, the log and replay.
+
+Ordering rule: a delivery is claimable only while no earlier delivery with the same webhook and
+ordering key (the media asset) is still pending. Different assets and different webhooks never
+wait on each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mediahooks.store.db import mark_wake
+from mediahooks.store.schema import attempts, deliveries, events, webhooks
+from mediahooks.store.webhooks import signing_secrets
+
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A leased delivery with everything one attempt needs."""
+
+    id: int
+    webhook_id: int
+    msg_id: str
+    body: bytes
+    url: str
+    secrets: list[str]
+    tries: int
+    created_at: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one attempt did to its delivery; the dispatcher decides, `record` writes."""
+
+    delivery_id: int
+    webhook_id: int
+    attempt: dict[str, Any]  # a row of `attempts`
+    status: str  # pending (retry later) | succeeded | failed
+    tries: int
+    next_attempt_at: int
+    last_status: int | None
+    last_error: str | None
+    webhook_ok: bool
+    disable_reason: str | None  # set: disable the webhook now (410 Gone)
+
+
+def _free(now: int) -> Any:
+    return or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= now)
+
+
+async def claim(
+    conn: AsyncConnection,
+    owner: str,
+    now: int,
+    limit: int,
+    per_webhook: int,
+    lease_ms: int,
+) -> list[Claimed]:
+    d, earlier = deliveries.alias("d"), deliveries.alias("earlier")
+    leased = (
+        select(deliveries.c.webhook_id, func.count().label("n"))
+        .where(deliveries.c.status == PENDING, deliveries.c.lease_until > now)
+        .group_by(deliveries.c.webhook_id)
+        .subquery("leased")
+    )
+    room = literal(per_webhook) - func.coalesce(leased.c.n, 0)
+    is_head = ~exists().where(
+        earlier.c.webhook_id == d.c.webhook_id,
+        earlier.c.ordering_key == d.c.ordering_key,
+        earlier.c.status == PENDING,
+        earlier.c.id < d.c.id,
+    )
+    ranked = (
+        select(
+            d.c.id,
+            d.c.next_attempt_at,
+            room.label("room"),
+            func.row_number()
+            .over(partition_by=d.c.webhook_id, order_by=(d.c.next_attempt_at, d.c.id))
+            .label("rank"),
+        )
+        .select_from(
+            d.join(webhooks, webhooks.c.id == d.c.webhook_id).outerjoin(
+                leased, leased.c.webhook_id == d.c.webhook_id
+            )
+        )
+        .where(
+            d.c.status == PENDING,
+            d.c.next_attempt_at <= now,
+            or_(d.c.lease_until.is_(None), d.c.lease_until <= now),
+            webhooks.c.deleted_at.is_(None),
+            or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= now),
+            room > 0,
+            is_head,
+        )
+        .subquery("ranked")
+    )
+    chosen = (
+        select(ranked.c.id)
+        .where(ranked.c.rank <= ranked.c.room)
+        .order_by(ranked.c.next_attempt_at, ranked.c.id)
+        .limit(limit)
+    )
+    # The outer conditions are re-checked on the locked row version (PostgreSQL), so two
+    # workers racing for one row cannot both lease it.
+    lockable = (
+        select(deliveries.c.id)
+        .where(deliveries.c.id.in_(chosen), deliveries.c.status == PENDING, _free(now))
+        .with_for_update(skip_locked=True)
+    )
+    ids = (
+        (
+            await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(lockable))
+                .values(lease_owner=owner, lease_until=now + lease_ms)
+                .returning(deliveries.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return []
+    rows = await conn.execute(
+        select(
+            deliveries.c.id,
+            deliveries.c.webhook_id,
+            deliveries.c.tries,
+            deliveries.c.created_at,
+            events.c.msg_id,
+            events.c.body,
+            webhooks.c.url,
+            webhooks.c.secret,
+            webhooks.c.previous_secret,
+            webhooks.c.previous_secret_until,
+        )
+        .join(events, events.c.id == deliveries.c.event_id)
+        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.id)
+    )
+    return [
+        Claimed(
+            id=r.id,
+            webhook_id=r.webhook_id,
+            msg_id=r.msg_id,
+            body=bytes(r.body),
+            url=r.url,
+            secrets=signing_secrets(r, now),
+            tries=r.tries,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+async def next_due(conn: AsyncConnection, now: int) -> int | None:
+    """When the earliest pending delivery not yet leased falls due (epoch ms)."""
+    query = select(func.min(deliveries.c.next_attempt_at)).where(
+        deliveries.c.status == PENDING, _free(now)
+    )
+    return (await conn.execute(query)).scalar()
+
+
+async def record(
+    conn: AsyncConnection, results: list[Result], now: int, disable_for_ms: int, disable_after_ms: int
+) -> None:
+    """Write a batch of attempts and their verdicts in one transaction."""
+    if not results:
+        return
+    await conn.execute(insert(attempts), [r.attempt for r in results])
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == PENDING)
+        .values(
+            status=bindparam("b_status"),
+            tries=bindparam("b_tries"),
+            attempt_count=deliveries.c.attempt_count + 1,
+            next_attempt_at=bindparam("b_next"),
+            last_status=bindparam("b_last_status"),
+            last_error=bindparam("b_last_error"),
+            completed_at=bindparam("b_completed"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        ),
+        [
+            {
+                "b_id": r.delivery_id,
+                "b_status": r.status,
+                "b_tries": r.tries,
+                "b_next": r.next_attempt_at,
+                "b_last_status": r.last_status,
+                "b_last_error": r.last_error,
+                "b_completed": None if r.status == PENDING else now,
+            }
+            for r in results
+        ],
+    )
+    healthy = {r.webhook_id for r in results if r.webhook_ok}
+    failing = {r.webhook_id for r in results if not r.webhook_ok} - healthy
+    if healthy:
+        await conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(healthy), webhooks.c.failing_since.is_not(None))
+            .values(failing_since=None)
+        )
+    if failing:
+        await conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(failing))
+            .values(failing_since=func.coalesce(webhooks.c.failing_since, now))
+        )
+        await conn.execute(
+            update(webhooks)
+            .where(
+                webhooks.c.id.in_(failing),
+                webhooks.c.failing_since <= now - disable_after_ms,
+                or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= now),
+            )
+            .values(
+                disabled_until=now + disable_for_ms,
+                disabled_reason="every delivery failed for too long; re-enable it once the "
+                "endpoint works again",
+            )
+        )
+    for r in results:
+        if r.disable_reason:
+            await conn.execute(
+                update(webhooks)
+                .where(webhooks.c.id == r.webhook_id)
+                .values(disabled_until=now + disable_for_ms, disabled_reason=r.disable_reason)
+            )
+    # A finished delivery may be the head of a chain: its successor is due now.
+    mark_wake(conn)
+
+
+# --- the attempt log and replay ---------------------------------------------------------------
+
+_listed = (
+    deliveries.c.id,
+    deliveries.c.webhook_id,
+    deliveries.c.status,
+    deliveries.c.attempt_count,
+    deliveries.c.next_attempt_at,
+    deliveries.c.last_status,
+    deliveries.c.last_error,
+    deliveries.c.created_at,
+    deliveries.c.completed_at,
+    events.c.msg_id,
+    events.c.hook_type,
+    events.c.event,
+    events.c.ordering_key,
+)
+
+
+async def page(
+    conn: AsyncConnection,
+    webhook_id: int,
+    statuses: list[str],
+    starting_id: int | None,
+    count: int,
+    descending: bool,
+) -> list[Row[Any]]:
+    query = (
+        select(*_listed)
+        .join(events, events.c.id == deliveries.c.event_id)
+        .where(deliveries.c.webhook_id == webhook_id)
+    )
+    if statuses:
+        query = query.where(deliveries.c.status.in_(statuses))
+    if starting_id is not None:
+        query = query.where(
+            deliveries.c.id < starting_id if descending else deliveries.c.id > starting_id
+        )
+    order = deliveries.c.id.desc() if descending else deliveries.c.id
+    return list((await conn.execute(query.order_by(order).limit(count))).all())
+
+
+async def get(
+    conn: AsyncConnection, webhook_id: int, delivery_id: int
+) -> tuple[Row[Any], list[Row[Any]]] | None:
+    delivery = (
+        await conn.execute(
+            select(*_listed, events.c.body)
+            .join(events, events.c.id == deliveries.c.event_id)
+            .where(deliveries.c.id == delivery_id, deliveries.c.webhook_id == webhook_id)
+        )
+    ).first()
+    if delivery is None:
+        return None
+    tried = await conn.execute(
+        select(attempts).where(attempts.c.delivery_id == delivery_id).order_by(attempts.c.id)
+    )
+    return delivery, list(tried.all())
+
+
+def _requeue(now: int) -> dict[str, Any]:
+    return {
+        "status": PENDING,
+        "tries": 0,
+        "next_attempt_at": now,
+        "completed_at": None,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+
+
+async def retry(conn: AsyncConnection, webhook_id: int, delivery_id: int, now: int) -> bool:
+    """Queue a finished delivery once more, with a fresh round of attempts."""
+    result = await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.webhook_id == webhook_id,
+            deliveries.c.status.in_(("succeeded", "failed")),
+        )
+        .values(_requeue(now))
+    )
+    if result.rowcount:
+        mark_wake(conn)
+    return bool(result.rowcount)
+
+
+async def recover(conn: AsyncConnection, webhook_id: int, since: int, now: int) -> int:
+    """Queue again every failed delivery of the webhook created since ``since``."""
+    result = await conn.execute(
+        update(deliveries)
+        .where(
+            and_(
+                deliveries.c.webhook_id == webhook_id,
+                deliveries.c.status == "failed",
+                deliveries.c.created_at >= since,
+            )
+        )
+        .values(_requeue(now))
+    )
+    if result.rowcount:
+        mark_wake(conn)
+    return int(result.rowcount)
+
+
+async def backlog(conn: AsyncConnection, now: int) -> tuple[int, int | None]:
+    """How many deliveries are pending, and since when the oldest due one has been due."""
+    row = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.min(deliveries.c.next_attempt_at).filter(
+                    deliveries.c.next_attempt_at <= now
+                ),
+            ).where(deliveries.c.status == PENDING)
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
+def headers_json(headers: dict[str, str]) -> str:
+    return json.dumps(headers, separators=(",", ":"))

@@ -1,0 +1,133 @@
+"""The tables, as SQLAlchemy Core objects for the named queries.
+
+The migrations in ``migrations/versions`` create them; this file must describe what they create.
+Times are epoch milliseconds everywhere: the hooks speak epoch ms, and integers compare the same
+on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# BIGINT ids on PostgreSQL; SQLite only auto-increments a column spelled INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(6), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(6), ForeignKey("accounts.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text),
+    Column("previous_secret_until", BigInteger),
+    Column("is_feed_hooks", Boolean, nullable=False),
+    Column("is_media_hooks", Boolean, nullable=False),
+    Column("is_recording_hooks", Boolean, nullable=False),
+    Column("is_thumbnail_hooks", Boolean, nullable=False),
+    Column("is_transcoder_hooks", Boolean, nullable=False),
+    Column("is_viewer_connection_hooks", Boolean, nullable=False),
+    Column("filter", Text),
+    Column("disabled_until", BigInteger),
+    Column("disabled_reason", Text),
+    Column("failing_since", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("msg_id", String(40), nullable=False, unique=True),
+    Column("account_id", String(6), ForeignKey("accounts.id"), nullable=False),
+    Column("hook_type", String(32), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("ordering_key", String(64), nullable=False),
+    Column("stream_name", Text),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False),
+    Column("webhook_id", Id, ForeignKey("webhooks.id"), nullable=False),
+    Column("ordering_key", String(64), nullable=False),
+    # pending | succeeded | failed | cancelled
+    Column("status", String(16), nullable=False),
+    # Attempts in the current round (a manual retry starts a new round); the schedule uses it.
+    Column("tries", Integer, nullable=False),
+    Column("attempt_count", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", BigInteger),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("completed_at", BigInteger),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False),
+    Column("webhook_id", Id, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status_code", Integer),
+    # timeout | connect | tls | dns | blocked | redirect | http (a non-2xx answer)
+    Column("error_kind", String(16)),
+    Column("error_message", Text),
+    Column("request_headers", Text, nullable=False),
+    Column("response_headers", Text),
+    Column("response_body", Text),
+    Column("worker", String(64), nullable=False),
+)
+
+media_assets = Table(
+    "media_assets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(6), ForeignKey("accounts.id"), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("token_id", BigInteger, nullable=False),
+    Column("stream_name", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("stop_time", BigInteger),
+    Column("name", Text),
+    Column("error", Text),
+    Column("metadata", Text, nullable=False),
+    Column("expiration", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("removed_at", BigInteger),
+)

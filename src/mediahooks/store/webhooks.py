@@ -1,0 +1,149 @@
+"""Named queries for webhooks. Deleting is soft: the attempt log keeps pointing at the row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, and_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mediahooks import signing
+from mediahooks.clock import now_ms
+from mediahooks.store.db import mark_wake
+from mediahooks.store.schema import deliveries, webhooks
+
+# The REST field of each hook-type flag, and its column.
+FLAG_COLUMNS: dict[str, str] = {
+    "isFeedHooks": "is_feed_hooks",
+    "isMediaHooks": "is_media_hooks",
+    "isRecordingHooks": "is_recording_hooks",
+    "isThumbnailHooks": "is_thumbnail_hooks",
+    "isTranscoderHooks": "is_transcoder_hooks",
+    "isViewerConnectionHooks": "is_viewer_connection_hooks",
+}
+
+# The hook `type` on the wire -> the flag a webhook needs to receive it.
+TYPE_FLAGS: dict[str, str] = {
+    "media": "is_media_hooks",
+    "feeds": "is_feed_hooks",
+    "recordings": "is_recording_hooks",
+    "thumbnail": "is_thumbnail_hooks",
+    "transcoder": "is_transcoder_hooks",
+    "viewerConnection": "is_viewer_connection_hooks",
+}
+
+_live = webhooks.c.deleted_at.is_(None)
+
+
+async def create(conn: AsyncConnection, account_id: str, values: dict[str, Any]) -> Row[Any]:
+    now = now_ms()
+    row = {column: False for column in FLAG_COLUMNS.values()}
+    row.update(values)
+    result = await conn.execute(
+        webhooks.insert()
+        .values(
+            account_id=account_id,
+            secret=signing.new_secret(),
+            created_at=now,
+            updated_at=now,
+            **row,
+        )
+        .returning(*webhooks.c)
+    )
+    return result.one()
+
+
+async def get(conn: AsyncConnection, account_id: str, webhook_id: int) -> Row[Any] | None:
+    query = select(webhooks).where(
+        webhooks.c.id == webhook_id, webhooks.c.account_id == account_id, _live
+    )
+    return (await conn.execute(query)).first()
+
+
+async def update_one(
+    conn: AsyncConnection,
+    account_id: str,
+    webhook_id: int,
+    values: dict[str, Any],
+    *,
+    refresh_secret: bool = False,
+    re_enable: bool = False,
+    secret_grace_ms: int = 0,
+) -> Row[Any] | None:
+    current = await get(conn, account_id, webhook_id)
+    if current is None:
+        return None
+    now = now_ms()
+    changes = dict(values, updated_at=now)
+    if refresh_secret:
+        # The old key keeps signing beside the new one for the grace period.
+        changes.update(
+            secret=signing.new_secret(),
+            previous_secret=current.secret,
+            previous_secret_until=now + secret_grace_ms,
+        )
+    if re_enable:
+        changes.update(disabled_until=None, disabled_reason=None, failing_since=None)
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status == "pending")
+            .values(next_attempt_at=now, updated_at=now)
+        )
+        mark_wake(conn)
+    result = await conn.execute(
+        update(webhooks).where(webhooks.c.id == webhook_id).values(changes).returning(*webhooks.c)
+    )
+    return result.one()
+
+
+async def delete(conn: AsyncConnection, account_id: str, webhook_id: int) -> bool:
+    now = now_ms()
+    result = await conn.execute(
+        update(webhooks)
+        .where(webhooks.c.id == webhook_id, webhooks.c.account_id == account_id, _live)
+        .values(deleted_at=now, updated_at=now)
+    )
+    if not result.rowcount:
+        return False
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status == "pending")
+        .values(status="cancelled", completed_at=now, updated_at=now, lease_until=None)
+    )
+    return True
+
+
+async def page(
+    conn: AsyncConnection,
+    account_id: str,
+    starting_id: int | None,
+    count: int,
+    descending: bool,
+) -> list[Row[Any]]:
+    """A page of webhooks after ``starting_id`` (exclusive) in id order."""
+    query = select(webhooks).where(webhooks.c.account_id == account_id, _live)
+    if starting_id is not None:
+        query = query.where(
+            webhooks.c.id < starting_id if descending else webhooks.c.id > starting_id
+        )
+    order = webhooks.c.id.desc() if descending else webhooks.c.id
+    return list((await conn.execute(query.order_by(order).limit(count))).all())
+
+
+async def subscribers(conn: AsyncConnection, account_id: str, hook_type: str) -> list[Row[Any]]:
+    """Live webhooks of the account that take hooks of ``hook_type``."""
+    flag = TYPE_FLAGS.get(hook_type)
+    if flag is None:
+        return []
+    query = select(webhooks.c.id, webhooks.c.filter).where(
+        and_(webhooks.c.account_id == account_id, _live, webhooks.c[flag] == true())
+    )
+    return list((await conn.execute(query.order_by(webhooks.c.id))).all())
+
+
+def signing_secrets(row: Row[Any], now: int) -> list[str]:
+    """The current secret first, then the previous one while its grace period lasts."""
+    keys = [row.secret]
+    if row.previous_secret and (row.previous_secret_until or 0) > now:
+        keys.append(row.previous_secret)
+    return keys
