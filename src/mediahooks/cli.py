@@ -37,18 +37,25 @@ def _logging() -> None:
 
 
 @app.command()
-def serve(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
+def serve(
+    host: Host = None,
+    port: Port = None,
+    data_dir: DataDir = None,
+    dispatcher: Annotated[
+        bool, typer.Option(help="Deliver hooks in this process too (off: API only).")
+    ] = True,
+) -> None:
     """Run the API with the dispatcher inside (one process is all you need)."""
     _logging()
     settings = _settings(host=host, port=port, data_dir=data_dir)
-    asyncio.run(_serve(settings))
+    asyncio.run(_serve(settings, dispatcher))
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, dispatch: bool) -> None:
     from mediahooks import server
 
     service = Service(settings)
-    secret = await service.open(dispatch=True)
+    secret = await service.open(dispatch=dispatch)
     try:
         running = await server.start(service, settings.host, settings.port)
         _banner(service, secret, running.url)
