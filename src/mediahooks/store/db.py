@@ -7,6 +7,7 @@ processes. Polling is only the fallback.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +19,8 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 CHANNEL = "mediahooks_deliveries"
-_WAKE = "mediahooks_wake"
+# Transactions that made deliveries due; weak, so a rolled-back one simply drops out.
+_marked: weakref.WeakSet[AsyncConnection] = weakref.WeakSet()
 _MIGRATION_LOCK = 74_120_001
 
 
@@ -36,13 +38,10 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction; commits on success, rolls back on error."""
         async with self.engine.begin() as conn:
-            try:
-                yield conn
-                wake = conn.info.get(_WAKE, False)
-                if wake and self.is_postgres:
-                    await conn.execute(text(f"NOTIFY {CHANNEL}"))
-            finally:
-                conn.info.pop(_WAKE, None)
+            yield conn
+            wake = conn in _marked
+            if wake and self.is_postgres:
+                await conn.execute(text(f"NOTIFY {CHANNEL}"))
         if wake:
             for waker in self._wakers:
                 waker()
@@ -64,7 +63,7 @@ class Database:
 
 def mark_wake(conn: AsyncConnection) -> None:
     """Wake the dispatchers once this transaction commits: it made deliveries due."""
-    conn.info[_WAKE] = True
+    _marked.add(conn)
 
 
 def _upgrade(connection: Connection) -> None:

@@ -1,0 +1,355 @@
+"""Delivery end to end: a real server, a real receiver, both databases.
+
+The retry schedule is 0.2 s gaps (4 attempts in all) and the attempt timeout 2 s, from conftest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from conftest import Api, ApiFactory, Receiver, eventually
+from mediahooks import signing
+from mediahooks.assets import Status
+from mediahooks.store import assets
+from mediahooks.store.schema import deliveries, events
+
+
+async def new_asset(api: Api, stream: str = "cam") -> str:
+    async with api.service.db.transaction() as conn:
+        row = await assets.create(
+            conn,
+            assets.NewAsset(
+                account_id=api.service.account_id,
+                type="clip",
+                token_id=1,
+                stream_name=stream,
+                start_time=1_725_259_874_671,
+            ),
+        )
+    return str(row.id)
+
+
+async def move(api: Api, asset_id: str, *states: Status) -> None:
+    for state in states:
+        async with api.service.db.transaction() as conn:
+            await assets.transition(conn, asset_id, state)
+
+
+async def deliveries_of(api: Api, webhook_id: int, status: str | None = None) -> list[Any]:
+    query = f"?itemCount=100{'&status=' + status if status else ''}"
+    data: list[Any] = await api.ok("GET", f"/api/webhooks/{webhook_id}/deliveries{query}")
+    return data
+
+
+async def only_delivery(api: Api, webhook_id: int) -> dict[str, Any]:
+    (listed,) = await deliveries_of(api, webhook_id)
+    detail: dict[str, Any] = await api.ok(
+        "GET", f"/api/webhooks/{webhook_id}/deliveries/{listed['id']}"
+    )
+    return detail
+
+
+async def settled(api: Api, webhook_id: int, status: str, count: int = 1) -> None:
+    async def check() -> bool:
+        return len(await deliveries_of(api, webhook_id, status)) >= count
+
+    await eventually(check)
+
+
+def answers(*statuses: int, headers: dict[str, str] | None = None) -> Any:
+    """A handler answering ``statuses`` in turn, then 200 forever."""
+    queue = list(statuses)
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(status=queue.pop(0) if queue else 200, headers=headers)
+
+    return handler
+
+
+async def test_an_assets_events_arrive_in_order_even_when_the_first_needs_retries(
+    api: Api, receiver: Receiver
+) -> None:
+    url = receiver.url + "/ordered"
+    await api.webhook(url)
+    # The first attempt at `processing` fails: `completed` must wait for its retry.
+    receiver.on("/ordered", answers(500, 500))
+    asset = await new_asset(api)
+    await move(api, asset, Status.COMPLETE, Status.DELETING, Status.DELETED)
+    got = await receiver.wait_for(5, "/ordered")
+    sequence = [r.json["event"] for r in got]
+    assert sequence == ["processing", "processing", "processing", "completed", "deleted"]
+    assert {r.json["data"]["mediaAssetId"] for r in got} == {asset}
+
+
+async def test_one_assets_stuck_event_does_not_delay_other_assets(
+    api: Api, receiver: Receiver
+) -> None:
+    await api.webhook(receiver.url + "/assets")
+    stuck = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["data"]["streamName"] == "stuck" and not stuck.is_set():
+            return web.Response(status=503)
+        return web.Response(text="ok")
+
+    receiver.on("/assets", handler)
+    blocked = await new_asset(api, "stuck")
+    await move(api, blocked, Status.COMPLETE)
+    others = [await new_asset(api, f"cam-{i}") for i in range(5)]
+    got = await receiver.wait_for(1 + 5, "/assets")  # first try of `stuck` + the five others
+    delivered = {r.json["data"]["mediaAssetId"] for r in got if r.json["data"]["streamName"] != "stuck"}
+    assert delivered == set(others)
+    stuck.set()
+    await settled(api, (await api.ok("GET", "/api/webhooks/list"))[0]["id"], "succeeded", 7)
+    events_of_stuck = [
+        r.json["event"] for r in receiver.at("/assets") if r.json["data"]["streamName"] == "stuck"
+    ]
+    assert events_of_stuck[-2:] == ["processing", "completed"]
+    assert "completed" not in events_of_stuck[:-1]
+
+
+async def test_retries_keep_the_webhook_id_and_re_sign(api: Api, receiver: Receiver) -> None:
+    hook = await api.webhook(receiver.on("/flaky", answers(500, 500)))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    got = await receiver.wait_for(3, "/flaky")
+    assert len({r.headers["webhook-id"] for r in got}) == 1
+    assert {r.body for r in got} == {got[0].body}
+    for r in got:
+        signing.verify(r.body, r.headers, hook["secret"])
+    await settled(api, hook["id"], "succeeded")
+    detail = await only_delivery(api, hook["id"])
+    assert [a["statusCode"] for a in detail["attemptLog"]] == [500, 500, 200]
+    assert [a["errorKind"] for a in detail["attemptLog"]] == ["http", "http", None]
+
+
+async def test_a_500_forever_fails_after_the_last_attempt_and_stays_replayable(
+    api: Api, receiver: Receiver
+) -> None:
+    hook = await api.webhook(receiver.on("/down", answers(*[500] * 100)))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    await settled(api, hook["id"], "failed")
+    assert len(receiver.at("/down")) == 4  # one attempt + the three scheduled retries
+    detail = await only_delivery(api, hook["id"])
+    assert detail["status"] == "failed" and detail["attempts"] == 4
+    receiver.on("/down", answers())
+    await api.ok("POST", f"/api/webhooks/{hook['id']}/deliveries/{detail['id']}/retry")
+    await settled(api, hook["id"], "succeeded")
+
+
+async def test_a_timeout_is_recorded_as_such(api_factory: ApiFactory, receiver: Receiver) -> None:
+    api = await api_factory(attempt_timeout=0.3, retry_schedule="0.1")
+
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return web.Response(text="late")
+
+    hook = await api.webhook(receiver.on("/slow", slow))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    await settled(api, hook["id"], "failed")
+    detail = await only_delivery(api, hook["id"])
+    assert [a["errorKind"] for a in detail["attemptLog"]] == ["timeout", "timeout"]
+    assert all(a["statusCode"] is None for a in detail["attemptLog"])
+
+
+async def test_a_refused_connection_is_recorded_as_connect(api: Api) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    hook = await api.webhook(f"http://127.0.0.1:{port}/nobody")
+    await api.ok("POST", "/api/webhooks/test/Media")
+    await settled(api, hook["id"], "failed")
+    detail = await only_delivery(api, hook["id"])
+    assert {a["errorKind"] for a in detail["attemptLog"]} == {"connect"}
+    assert len(detail["attemptLog"]) == 4
+
+
+async def test_retry_after_on_429_is_a_floor(api: Api, receiver: Receiver) -> None:
+    hook = await api.webhook(receiver.on("/busy", answers(429, headers={"Retry-After": "1"})))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    first, second = await receiver.wait_for(2, "/busy")
+    # The schedule alone would retry after 0.2 s; Retry-After asks for 1 s.
+    assert second.at - first.at >= 0.95
+    await settled(api, hook["id"], "succeeded")
+
+
+async def test_410_disables_the_webhook_and_re_enable_resumes_its_queue(
+    api: Api, receiver: Receiver
+) -> None:
+    hook = await api.webhook(receiver.on("/gone", answers(410)))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    await receiver.wait_for(1, "/gone")
+
+    async def disabled() -> bool:
+        return (await api.ok("GET", f"/api/webhooks/{hook['id']}"))["disabled"] is not None
+
+    await eventually(disabled)
+    state = await api.ok("GET", f"/api/webhooks/{hook['id']}")
+    assert "410" in state["disabled"]["reason"] and state["disabled"]["until"]
+    # Events keep queuing while it is disabled, none is sent.
+    await api.ok("POST", "/api/webhooks/test/Media")
+    await asyncio.sleep(0.6)
+    assert len(receiver.at("/gone")) == 1
+    assert len(await deliveries_of(api, hook["id"], "pending")) == 2
+    await api.ok("PUT", f"/api/webhooks/{hook['id']}", {"reEnable": True})
+    await settled(api, hook["id"], "succeeded", 2)
+    assert (await api.ok("GET", f"/api/webhooks/{hook['id']}"))["disabled"] is None
+
+
+async def test_redirects_are_not_followed(api: Api, receiver: Receiver) -> None:
+    target = receiver.url + "/target"
+
+    async def redirect(_request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": target})
+
+    hook = await api.webhook(receiver.on("/moved", redirect))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    await settled(api, hook["id"], "failed")
+    assert receiver.at("/target") == []
+    detail = await only_delivery(api, hook["id"])
+    assert {a["errorKind"] for a in detail["attemptLog"]} == {"redirect"}
+    assert target in detail["attemptLog"][0]["error"]
+
+
+async def test_a_slow_endpoint_does_not_delay_a_healthy_one(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    api = await api_factory(attempt_timeout=5, per_webhook_concurrency=2)
+    release = asyncio.Event()
+
+    async def stalled(_request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="finally")
+
+    await api.webhook(receiver.on("/stalled", stalled))
+    await api.webhook(receiver.url + "/healthy")
+    started = time.monotonic()
+    for _ in range(20):
+        await api.ok("POST", "/api/webhooks/test/Media")
+    healthy = await receiver.wait_for(20, "/healthy", timeout=4)
+    # All twenty reached the healthy endpoint while the stalled one still holds its first two.
+    assert healthy[-1].at - started < 4
+    assert len(receiver.at("/stalled")) == 2
+    release.set()
+    await receiver.wait_for(20, "/stalled")
+
+
+async def test_the_filter_is_honoured(api: Api, receiver: Receiver) -> None:
+    await api.webhook(receiver.url + "/cams", filter="^cam-")
+    await api.webhook(receiver.url + "/all")
+    for stream in ("cam-1", "studio", "cam-2", "xcam-3"):
+        await new_asset(api, stream)
+    everything = await receiver.wait_for(4, "/all")
+    assert len(everything) == 4
+    got = await receiver.wait_for(2, "/cams")
+    await asyncio.sleep(0.3)
+    assert sorted(r.json["data"]["streamName"] for r in receiver.at("/cams")) == ["cam-1", "cam-2"]
+    assert len(got) == 2
+
+
+async def test_feeds_and_media_flags_select_hook_types(api: Api, receiver: Receiver) -> None:
+    await api.webhook(receiver.url + "/media-only")
+    await api.ok(
+        "POST",
+        "/api/webhooks",
+        {"url": receiver.url + "/feeds-only", "isFeedHooks": True, "isMediaHooks": False},
+    )
+    await api.ok("POST", "/api/webhooks/test/Feeds")
+    await new_asset(api)
+    (feed,) = await receiver.wait_for(1, "/feeds-only")
+    (media,) = await receiver.wait_for(1, "/media-only")
+    assert feed.json["type"] == "feeds" and media.json["type"] == "media"
+
+
+async def test_sustained_failure_disables_and_re_enable_resumes(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    api = await api_factory(disable_after=0.3, retry_schedule="0.2,0.2,0.2,0.2,0.2")
+    hook = await api.webhook(receiver.on("/sick", answers(*[500] * 100)))
+    await api.ok("POST", "/api/webhooks/test/Media")
+
+    async def disabled() -> bool:
+        return (await api.ok("GET", f"/api/webhooks/{hook['id']}"))["disabled"] is not None
+
+    await eventually(disabled)
+    tries_when_disabled = len(receiver.at("/sick"))
+    await asyncio.sleep(0.6)
+    assert len(receiver.at("/sick")) == tries_when_disabled  # paused, not burning attempts
+    receiver.on("/sick", answers())
+    await api.ok("PUT", f"/api/webhooks/{hook['id']}", {"reEnable": True})
+    await settled(api, hook["id"], "succeeded")
+
+
+async def test_private_targets_are_blocked_again_at_send_time(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    # Saved while loopback was allowed; a server that no longer allows it refuses to send.
+    lenient = await api_factory(dispatch=False)
+    hook = await lenient.webhook(receiver.url + "/private")
+    strict = await api_factory(allow_private_targets="", retry_schedule="0.1")
+    await strict.ok("POST", "/api/webhooks/test/Media")
+    await settled(strict, hook["id"], "failed")
+    detail = await only_delivery(strict, hook["id"])
+    assert {a["errorKind"] for a in detail["attemptLog"]} == {"blocked"}
+    assert "MEDIAHOOKS_ALLOW_PRIVATE_TARGETS" in detail["attemptLog"][0]["error"]
+    assert receiver.at("/private") == []
+
+
+async def test_secret_rotation_signs_with_both_keys_during_grace(
+    api: Api, receiver: Receiver
+) -> None:
+    hook = await api.webhook(receiver.url + "/rotating")
+    rotated = await api.ok("PUT", f"/api/webhooks/{hook['id']}", {"refreshSecret": True})
+    assert rotated["secret"] != hook["secret"]
+    await api.ok("POST", "/api/webhooks/test/Media")
+    (got,) = await receiver.wait_for(1, "/rotating")
+    assert len(got.headers["webhook-signature"].split()) == 2
+    signing.verify(got.body, got.headers, hook["secret"])
+    signing.verify(got.body, got.headers, rotated["secret"])
+    signing.verify_millicast(got.body, got.headers["X-Millicast-Signature"], rotated["secret"])
+
+
+async def test_a_deleted_webhook_gets_nothing_more(api: Api, receiver: Receiver) -> None:
+    hook = await api.webhook(receiver.on("/bye", answers(*[500] * 100)))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    await receiver.wait_for(1, "/bye")
+    await api.ok("DELETE", f"/api/webhooks/{hook['id']}")
+    sent = len(receiver.at("/bye"))
+    await asyncio.sleep(0.6)
+    assert len(receiver.at("/bye")) <= sent + 1  # at most the attempt already in flight
+
+
+async def test_a_state_change_and_its_event_commit_together_or_not_at_all(
+    api: Api, receiver: Receiver
+) -> None:
+    await api.webhook(receiver.url + "/atomic")
+
+    async def counts() -> tuple[int, int]:
+        async with api.service.db.engine.connect() as conn:
+            n_events = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+            n_deliveries = (
+                await conn.execute(select(func.count()).select_from(deliveries))
+            ).scalar_one()
+        return n_events, n_deliveries
+
+    before = await counts()
+    try:
+        async with api.service.db.transaction() as conn:
+            await assets.create(
+                conn,
+                assets.NewAsset(api.service.account_id, "clip", 1, "cam", 1_725_259_874_671),
+            )
+            raise RuntimeError("crash after the change, before the commit")
+    except RuntimeError:
+        pass
+    assert await counts() == before
+    await new_asset(api)
+    assert await counts() == (before[0] + 1, before[1] + 1)
+    await receiver.wait_for(1, "/atomic")

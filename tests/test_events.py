@@ -1,0 +1,94 @@
+"""Golden tests of the wire format: the platform's own examples and test vector."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mediahooks import events
+
+GOLDEN = Path(__file__).parent / "golden"
+# Reference §2: the exact bytes the platform's test vector signs.
+VECTOR_BODY = (
+    b'{"type":"media","event":"completed","timestamp":1725260343575,"data":{"mediaAssetId":'
+    b'"e0ca421e3ee748629d073b6991d4d93d","tokenId":1187282,"streamName":"test-record-clip",'
+    b'"streamId":"dkxfvY/test-record-clip","startTime":1725259874671,"metadata":{},"type":'
+    b'"clip","expiration":1733900336143}}'
+)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("*.json")))
+def test_platform_examples_parse_and_re_encode_to_the_same_json(name: str) -> None:
+    text = (GOLDEN / name).read_text()
+    hook = events.parse(text)
+    assert json.loads(events.encode(hook)) == json.loads(text)
+
+
+def test_errored_example_has_no_metadata_and_stays_without() -> None:
+    hook = events.parse((GOLDEN / "errored-recording.json").read_text())
+    assert isinstance(hook.data, events.MediaData)
+    assert hook.data.metadata is None
+    assert "metadata" not in json.loads(events.encode(hook))["data"]
+
+
+def test_our_encoding_is_byte_identical_to_the_platform_vector() -> None:
+    assert events.encode(events.parse(VECTOR_BODY)) == VECTOR_BODY
+
+
+def test_a_hook_we_build_has_the_platform_shape() -> None:
+    data = events.MediaData(
+        media_asset_id=events.new_asset_id(),
+        token_id=7,
+        stream_name="cam",
+        stream_id="dkxfvY/cam",
+        start_time=1725259874671,
+        type="recording",
+        metadata={},
+        expiration=1733900336143,
+    )
+    body = json.loads(events.encode(events.media_hook("processing", data, 1725260343575)))
+    assert list(body) == ["type", "event", "timestamp", "data"]
+    assert body["data"]["mediaAssetId"] == data.media_asset_id
+    assert len(data.media_asset_id) == 32 and int(data.media_asset_id, 16) >= 0
+    assert len(str(body["timestamp"])) == 13
+
+
+def test_fields_added_later_are_kept() -> None:
+    raw = json.loads(VECTOR_BODY)
+    raw["data"]["region"] = "eu"
+    hook = events.parse(raw)
+    assert json.loads(events.encode(hook))["data"]["region"] == "eu"
+
+
+def test_feeds_hook_round_trips() -> None:
+    raw = {
+        "type": "feeds",
+        "event": "ended",
+        "timestamp": 1725260343575,
+        "data": {
+            "feedId": "f1",
+            "accountId": "dkxfvY",
+            "name": "cam",
+            "streamId": "dkxfvY/cam",
+            "started": 1725260000000,
+            "active": False,
+            "ended": 1725260343000,
+        },
+    }
+    assert json.loads(events.encode(events.parse(raw))) == raw
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"type":"media"}',
+        b'{"type":"media","event":"exploded","timestamp":1,"data":{}}',
+        b'{"type":"media","event":"completed","timestamp":1,"data":{"tokenId":1}}',
+        b'{"type":"other","event":"x","timestamp":1,"data":{}}',
+    ],
+)
+def test_malformed_hooks_are_refused_with_a_reason(body: bytes) -> None:
+    with pytest.raises(events.MalformedHook):
+        events.parse(body)

@@ -1,0 +1,131 @@
+"""The pure rules: retry policy, asset lifecycle, SSRF address judgement."""
+
+import ipaddress
+
+import pytest
+
+from mediahooks import assets, retry
+from mediahooks.assets import Status
+from mediahooks.config import allowed_networks
+from mediahooks.delivery.guard import check_url, refusal
+
+POLICY = retry.Policy(schedule=(5, 300, 1800), jitter=0.2, retry_after_cap=600)
+
+
+def test_svix_schedule_is_the_default() -> None:
+    assert retry.Policy().schedule == (5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert retry.Policy().max_attempts == 8
+
+
+@pytest.mark.parametrize(
+    ("status", "tries", "verdict"),
+    [
+        (200, 1, retry.Verdict.SUCCEEDED),
+        (204, 4, retry.Verdict.SUCCEEDED),
+        (301, 1, retry.Verdict.RETRY),
+        (500, 1, retry.Verdict.RETRY),
+        (None, 3, retry.Verdict.RETRY),
+        (500, 4, retry.Verdict.FAILED),
+        (410, 1, retry.Verdict.GONE),
+    ],
+)
+def test_verdicts(status: int | None, tries: int, verdict: retry.Verdict) -> None:
+    assert retry.verdict(status, tries, POLICY) is verdict
+
+
+def test_delay_follows_the_schedule_within_jitter() -> None:
+    assert retry.next_delay(1, POLICY, rand=lambda: 0.5) == 5
+    assert retry.next_delay(2, POLICY, rand=lambda: 0.0) == pytest.approx(300 * 0.8)
+    assert retry.next_delay(3, POLICY, rand=lambda: 1.0) == pytest.approx(1800 * 1.2)
+
+
+def test_retry_after_is_a_floor_with_a_cap() -> None:
+    half = lambda: 0.5  # noqa: E731
+    assert retry.next_delay(1, POLICY, 429, retry_after=60, rand=half) == 60
+    assert retry.next_delay(1, POLICY, 503, retry_after=1, rand=half) == 5
+    assert retry.next_delay(1, POLICY, 429, retry_after=10_000, rand=half) == 600
+    # Only 429 and 503 carry a meaningful Retry-After.
+    assert retry.next_delay(1, POLICY, 500, retry_after=60, rand=half) == 5
+
+
+def test_retry_after_parses_seconds_and_dates() -> None:
+    assert retry.parse_retry_after("120", now=0) == 120
+    assert retry.parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
+    assert retry.parse_retry_after("soon", now=0) is None
+    assert retry.parse_retry_after(None, now=0) is None
+
+
+def test_schedule_parsing() -> None:
+    assert retry.parse_schedule("5, 300,1800") == (5, 300, 1800)
+    with pytest.raises(ValueError, match="comma-separated"):
+        retry.parse_schedule("5,soon")
+    with pytest.raises(ValueError):
+        retry.parse_schedule("-1")
+
+
+def test_sustained_failure_disables() -> None:
+    policy = retry.Policy(disable_after=100)
+    assert not retry.should_disable(None, 1000, policy)
+    assert not retry.should_disable(950, 1000, policy)
+    assert retry.should_disable(900, 1000, policy)
+
+
+def test_asset_lifecycle() -> None:
+    assert assets.check_transition(None, Status.PROCESSING) == "processing"
+    assert assets.check_transition(Status.PROCESSING, Status.COMPLETE) == "completed"
+    assert assets.check_transition(Status.PROCESSING, Status.ERROR) == "errored"
+    assert assets.check_transition(Status.COMPLETE, Status.DELETING) is None
+    assert assets.check_transition(Status.DELETING, Status.DELETED) == "deleted"
+    for current, new in [
+        (Status.COMPLETE, Status.PROCESSING),
+        (Status.PROCESSING, Status.DELETING),
+        (Status.DELETED, Status.DELETING),
+        (None, Status.COMPLETE),
+    ]:
+        with pytest.raises(assets.InvalidTransition):
+            assets.check_transition(current, new)
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("93.184.216.34", None),
+        ("2606:4700::1111", None),
+        ("127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "metadata"),
+        ("169.254.1.1", "link-local"),
+        ("100.64.0.1", "not a global"),
+        ("0.0.0.0", "unspecified"),
+        ("::1", "loopback"),
+        ("fd00::1", "private"),
+        ("fe80::1", "link-local"),
+        ("::ffff:10.0.0.1", "embeds 10.0.0.1"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("2002:a00:1::", "embeds 10.0.0.1"),
+        ("224.0.0.1", "multicast"),
+    ],
+)
+def test_address_judgement(address: str, reason: str | None) -> None:
+    got = refusal(ipaddress.ip_address(address))
+    assert (got is None) if reason is None else (reason in (got or ""))
+
+
+def test_allow_list() -> None:
+    allowed = allowed_networks("127.0.0.0/8, ::1/128")
+    assert refusal(ipaddress.ip_address("127.0.0.5"), allowed) is None
+    assert refusal(ipaddress.ip_address("10.0.0.1"), allowed) is not None
+    assert refusal(ipaddress.ip_address("10.0.0.1"), allowed_networks("true")) is None
+    assert allowed_networks("false") == []
+    with pytest.raises(ValueError, match="MEDIAHOOKS_ALLOW_PRIVATE_TARGETS"):
+        allowed_networks("everything")
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/", "javascript:alert(1)", "http://", "https://u:p@example.com/"]
+)
+def test_only_plain_http_urls(url: str) -> None:
+    with pytest.raises(ValueError):
+        check_url(url)
