@@ -69,7 +69,10 @@ def test_rotation_signs_with_both_keys_and_either_verifies() -> None:
             lambda h, b: ({**h, "webhook-timestamp": str(int(time.time()) + 3600)}, b),
             signing.StaleTimestamp,
         ),
-        (lambda h, b: ({k: v for k, v in h.items() if k != "webhook-id"}, b), signing.MissingHeaders),
+        (
+            lambda h, b: ({k: v for k, v in h.items() if k != "webhook-id"}, b),
+            signing.MissingHeaders,
+        ),
     ],
 )
 def test_forgeries_are_refused_by_us_and_by_the_package(change, error) -> None:  # type: ignore[no-untyped-def]

@@ -9,11 +9,13 @@ def now_ms() -> int:
 
 
 def iso(ms: int | None) -> str | None:
-    """Epoch ms as an ISO 8601 UTC time with millisecond precision, e.g. 2026-11-23T15:17:28.123Z."""
+    """Epoch ms as ISO 8601 UTC with milliseconds, e.g. 2026-11-23T15:17:28.123Z."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 

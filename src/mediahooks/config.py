@@ -76,7 +76,7 @@ class Settings(BaseSettings):
 
 
 def allowed_networks(value: str) -> list[Network]:
-    """``"true"`` -> every address; ``"10.0.0.0/8,::1/128"`` -> those; ``""``/``"false"`` -> none."""
+    """``"true"``: every address; ``"10.0.0.0/8,::1/128"``: those; ``""`` or ``"false"``: none."""
     text = value.strip().lower()
     if text in ("", "false", "0", "no"):
         return []

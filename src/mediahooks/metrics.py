@@ -3,7 +3,7 @@ database at scrape time, so every process reports the same, global backlog."""
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 DELIVERY_OUTCOMES = Counter(
     "mediahooks_delivery_attempts_total",

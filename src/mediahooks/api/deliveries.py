@@ -10,13 +10,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Row
 
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, ok
 from mediahooks.api.webhooks import MAX_ID, WebhookId, _found
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.store import deliveries as store
+from mediahooks.store.schema import DbRow
 
 router = APIRouter(prefix="/api/webhooks", tags=["deliveries"])
 
@@ -29,7 +29,7 @@ class Recover(BaseModel):
     since: datetime
 
 
-def delivery_json(row: Row[Any]) -> dict[str, Any]:
+def delivery_json(row: DbRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "webhookId": row.webhook_id,
@@ -47,7 +47,7 @@ def delivery_json(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def attempt_json(row: Row[Any]) -> dict[str, Any]:
+def attempt_json(row: DbRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "at": iso(row.started_at),
@@ -109,13 +109,18 @@ async def retry_delivery(
     if found is None:
         raise ApiError(404, f"Delivery {deliveryId} of webhook {id} not found.")
     if not requeued:
-        raise ApiError(409, f"Delivery {deliveryId} is {found[0].status}; only succeeded or "
-                       "failed deliveries can be sent again.")
+        raise ApiError(
+            409,
+            f"Delivery {deliveryId} is {found[0].status}; only succeeded or "
+            "failed deliveries can be sent again.",
+        )
     return ok(delivery_json(found[0]))
 
 
 @router.post("/{id}/recover", summary="Send again every failed delivery since a time")
-async def recover(id: WebhookId, body: Recover, account: Account, service: ServiceDep) -> JSONResponse:
+async def recover(
+    id: WebhookId, body: Recover, account: Account, service: ServiceDep
+) -> JSONResponse:
     await _found(service, account, id)
     async with service.db.transaction() as conn:
         count = await store.recover(conn, id, from_iso(body.since), now_ms())

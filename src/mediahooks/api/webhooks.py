@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
-from sqlalchemy import Row
 
 from mediahooks import events
 from mediahooks.api.auth import Account, ServiceDep
@@ -17,6 +16,7 @@ from mediahooks.clock import iso, now_ms
 from mediahooks.delivery import guard
 from mediahooks.store import outbox
 from mediahooks.store import webhooks as store
+from mediahooks.store.schema import DbRow
 from mediahooks.store.webhooks import FLAG_COLUMNS
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
@@ -75,7 +75,7 @@ class WebhookUpdate(WebhookFields):
     reEnable: StrictBool = Field(False, description="Lift a temporary disable.")
 
 
-def webhook_json(row: Row[Any]) -> dict[str, Any]:
+def webhook_json(row: DbRow) -> dict[str, Any]:
     out: dict[str, Any] = {"id": row.id, "url": row.url, "secret": row.secret}
     for field, column in FLAG_COLUMNS.items():
         out[field] = bool(getattr(row, column))
@@ -95,7 +95,7 @@ async def _check_target(service: ServiceDep, url: str) -> None:
         raise ApiError(400, f"url is not allowed: {exc}", {"url": [str(exc)]}) from exc
 
 
-async def _found(service: ServiceDep, account: str, webhook_id: int) -> Row[Any]:
+async def _found(service: ServiceDep, account: str, webhook_id: int) -> DbRow:
     async with service.db.engine.connect() as conn:
         row = await store.get(conn, account, webhook_id)
     if row is None:
@@ -104,7 +104,9 @@ async def _found(service: ServiceDep, account: str, webhook_id: int) -> Row[Any]
 
 
 @router.post("", summary="Create a webhook")
-async def create_webhook(body: WebhookCreate, account: Account, service: ServiceDep) -> JSONResponse:
+async def create_webhook(
+    body: WebhookCreate, account: Account, service: ServiceDep
+) -> JSONResponse:
     await _check_target(service, body.url)
     async with service.db.transaction() as conn:
         row = await store.create(conn, account, body.columns())

@@ -29,8 +29,15 @@ log = logging.getLogger("mediahooks.delivery")
 GONE_REASON = "the endpoint answered 410 Gone; re-enable the webhook once it accepts hooks again"
 
 
-def decide(claimed: store.Claimed, response: Response, policy: retry.Policy, now: int,
-           started_at: int, request_headers: dict[str, str], worker: str) -> store.Result:
+def decide(
+    claimed: store.Claimed,
+    response: Response,
+    policy: retry.Policy,
+    now: int,
+    started_at: int,
+    request_headers: dict[str, str],
+    worker: str,
+) -> store.Result:
     """The delivery's next state after one attempt (pure)."""
     tries = claimed.tries + 1
     verdict = retry.verdict(response.status, tries, policy)
@@ -97,8 +104,8 @@ class Dispatcher:
             finally:
                 if self._tasks:
                     await asyncio.wait(self._tasks, timeout=self.settings.attempt_timeout + 1)
-                while self._inflight and not writer.done():
-                    await asyncio.sleep(0.01)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._results.join(), timeout=10)
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await writer
@@ -108,7 +115,7 @@ class Dispatcher:
     async def _listen(self) -> Any:
         if not self.db.is_postgres:
             return None
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         try:
             conn = await asyncpg.connect(self.db.postgres_dsn)
@@ -130,7 +137,11 @@ class Dispatcher:
             now = now_ms()
             async with self.db.transaction() as conn:
                 claimed = await store.claim(
-                    conn, self.owner, now, want, self.settings.per_webhook_concurrency,
+                    conn,
+                    self.owner,
+                    now,
+                    want,
+                    self.settings.per_webhook_concurrency,
                     self.lease_ms,
                 )
             for c in claimed:
@@ -159,12 +170,12 @@ class Dispatcher:
             **signing.sign(claimed.secrets, claimed.msg_id, int(time.time()), claimed.body),
         }
         response = await sender.post(claimed.url, claimed.body, headers)
-        result = decide(
-            claimed, response, self.policy, now_ms(), started_at, headers, self.owner
-        )
+        result = decide(claimed, response, self.policy, now_ms(), started_at, headers, self.owner)
         metrics.ATTEMPT_SECONDS.observe(response.duration_ms / 1000)
-        outcome = "gone" if result.disable_reason else (
-            "retry" if result.status == "pending" else result.status
+        outcome = (
+            "gone"
+            if result.disable_reason
+            else ("retry" if result.status == "pending" else result.status)
         )
         log.info(
             json.dumps(
@@ -209,4 +220,6 @@ class Dispatcher:
                     log.exception("recording %d attempts failed; retrying", len(batch))
                     await asyncio.sleep(0.5)
             self._inflight -= len(batch)
+            for _ in batch:
+                self._results.task_done()
             self._wake.set()

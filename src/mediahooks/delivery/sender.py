@@ -6,7 +6,6 @@ every connection goes through the SSRF guard's resolver, so we connect only to c
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 import ssl
@@ -14,7 +13,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -87,7 +85,10 @@ class Sender:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self._session is not None:
             await self._session.close()
@@ -153,14 +154,13 @@ def _classify_status(status: int, location: str | None) -> tuple[str | None, str
 
 
 def _classify_error(exc: BaseException, timeout: float) -> tuple[str, str]:
-    dns_error: Any = getattr(aiohttp, "ClientConnectorDNSError", ())
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, TimeoutError):
         return "timeout", f"no complete answer within {timeout:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError) or (
-        isinstance(exc, ssl.SSLError)
+    if isinstance(
+        exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError | ssl.SSLError
     ):
         return "tls", f"TLS failed: {exc}"
-    if dns_error and isinstance(exc, dns_error):
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return "dns", f"DNS lookup failed: {exc}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "connect", f"cannot connect: {exc.os_error or exc}"

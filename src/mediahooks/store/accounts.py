@@ -44,15 +44,20 @@ async def ensure(conn: AsyncConnection, secret: str | None) -> tuple[str, str | 
     A given secret (MEDIAHOOKS_API_SECRET) always opens the first account.
     """
     first = (
-        await conn.execute(select(accounts.c.id, accounts.c.secret_hash).order_by(
-            accounts.c.created_at, accounts.c.id).limit(1))
+        await conn.execute(
+            select(accounts.c.id, accounts.c.secret_hash)
+            .order_by(accounts.c.created_at, accounts.c.id)
+            .limit(1)
+        )
     ).first()
     if first is None:
         account_id, created = await create(conn, secret)
         return account_id, None if secret else created
     if secret and (await find(conn, secret)) is None:
         await conn.execute(
-            update(accounts).where(accounts.c.id == first.id).values(secret_hash=hash_secret(secret))
+            update(accounts)
+            .where(accounts.c.id == first.id)
+            .values(secret_hash=hash_secret(secret))
         )
     return first.id, None
 

@@ -7,14 +7,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import events
 from mediahooks.assets import Status, check_transition
 from mediahooks.clock import now_ms
 from mediahooks.store import outbox
-from mediahooks.store.schema import media_assets
+from mediahooks.store.schema import DbRow, media_assets
 
 
 class AssetNotFound(LookupError):
@@ -33,7 +33,7 @@ class NewAsset:
     expiration: int | None = None
 
 
-def hook_data(row: Row[Any], metadata: dict[str, Any] | None) -> events.MediaData:
+def hook_data(row: DbRow, metadata: dict[str, Any] | None) -> events.MediaData:
     return events.MediaData(
         media_asset_id=row.id,
         token_id=row.token_id,
@@ -46,7 +46,7 @@ def hook_data(row: Row[Any], metadata: dict[str, Any] | None) -> events.MediaDat
     )
 
 
-async def create(conn: AsyncConnection, asset: NewAsset) -> Row[Any]:
+async def create(conn: AsyncConnection, asset: NewAsset) -> DbRow:
     """A new asset in `processing`, with its `processing` hook."""
     check_transition(None, Status.PROCESSING)
     now = now_ms()
@@ -84,7 +84,7 @@ async def transition(
     *,
     metadata: dict[str, Any] | None = None,
     error: str | None = None,
-) -> Row[Any]:
+) -> DbRow:
     """Move an asset to ``new`` and emit its hook, in the caller's transaction.
 
     The row is locked first, so two changes of one asset commit one after the other and their

@@ -28,7 +28,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
-        self.engine: AsyncEngine = _postgres_engine(url) if self.is_postgres else _sqlite_engine(url)
+        self.engine: AsyncEngine = (
+            _postgres_engine(url) if self.is_postgres else _sqlite_engine(url)
+        )
         self._wakers: list[Callable[[], None]] = []
 
     def on_commit_wake(self, waker: Callable[[], None]) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Row,
     and_,
     bindparam,
     exists,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks.store.db import mark_wake
-from mediahooks.store.schema import attempts, deliveries, events, webhooks
+from mediahooks.store.schema import DbRow, attempts, deliveries, events, webhooks
 from mediahooks.store.webhooks import signing_secrets
 
 PENDING = "pending"
@@ -178,11 +177,16 @@ async def next_due(conn: AsyncConnection, now: int) -> int | None:
     query = select(func.min(deliveries.c.next_attempt_at)).where(
         deliveries.c.status == PENDING, _free(now)
     )
-    return (await conn.execute(query)).scalar()
+    due: int | None = (await conn.execute(query)).scalar()
+    return due
 
 
 async def record(
-    conn: AsyncConnection, results: list[Result], now: int, disable_for_ms: int, disable_after_ms: int
+    conn: AsyncConnection,
+    results: list[Result],
+    now: int,
+    disable_for_ms: int,
+    disable_after_ms: int,
 ) -> None:
     """Write a batch of attempts and their verdicts in one transaction."""
     if not results:
@@ -280,7 +284,7 @@ async def page(
     starting_id: int | None,
     count: int,
     descending: bool,
-) -> list[Row[Any]]:
+) -> list[DbRow]:
     query = (
         select(*_listed)
         .join(events, events.c.id == deliveries.c.event_id)
@@ -298,7 +302,7 @@ async def page(
 
 async def get(
     conn: AsyncConnection, webhook_id: int, delivery_id: int
-) -> tuple[Row[Any], list[Row[Any]]] | None:
+) -> tuple[DbRow, list[DbRow]] | None:
     delivery = (
         await conn.execute(
             select(*_listed, events.c.body)
@@ -366,9 +370,7 @@ async def backlog(conn: AsyncConnection, now: int) -> tuple[int, int | None]:
         await conn.execute(
             select(
                 func.count(),
-                func.min(deliveries.c.next_attempt_at).filter(
-                    deliveries.c.next_attempt_at <= now
-                ),
+                func.min(deliveries.c.next_attempt_at).filter(deliveries.c.next_attempt_at <= now),
             ).where(deliveries.c.status == PENDING)
         )
     ).one()

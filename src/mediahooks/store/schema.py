@@ -7,6 +7,8 @@ on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Row,
     String,
     Table,
     Text,
@@ -22,6 +25,9 @@ from sqlalchemy import (
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments a column spelled INTEGER.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# A result row of any shape (SQLAlchemy 2.1 types rows by their columns).
+DbRow: TypeAlias = Row[*tuple[Any, ...]]
 
 metadata = MetaData()
 

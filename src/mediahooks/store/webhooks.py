@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, and_, select, true, update
+from sqlalchemy import and_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import signing
 from mediahooks.clock import now_ms
 from mediahooks.store.db import mark_wake
-from mediahooks.store.schema import deliveries, webhooks
+from mediahooks.store.schema import DbRow, deliveries, webhooks
 
 # The REST field of each hook-type flag, and its column.
 FLAG_COLUMNS: dict[str, str] = {
@@ -35,7 +35,7 @@ TYPE_FLAGS: dict[str, str] = {
 _live = webhooks.c.deleted_at.is_(None)
 
 
-async def create(conn: AsyncConnection, account_id: str, values: dict[str, Any]) -> Row[Any]:
+async def create(conn: AsyncConnection, account_id: str, values: dict[str, Any]) -> DbRow:
     now = now_ms()
     row = {column: False for column in FLAG_COLUMNS.values()}
     row.update(values)
@@ -53,7 +53,7 @@ async def create(conn: AsyncConnection, account_id: str, values: dict[str, Any])
     return result.one()
 
 
-async def get(conn: AsyncConnection, account_id: str, webhook_id: int) -> Row[Any] | None:
+async def get(conn: AsyncConnection, account_id: str, webhook_id: int) -> DbRow | None:
     query = select(webhooks).where(
         webhooks.c.id == webhook_id, webhooks.c.account_id == account_id, _live
     )
@@ -69,7 +69,7 @@ async def update_one(
     refresh_secret: bool = False,
     re_enable: bool = False,
     secret_grace_ms: int = 0,
-) -> Row[Any] | None:
+) -> DbRow | None:
     current = await get(conn, account_id, webhook_id)
     if current is None:
         return None
@@ -119,7 +119,7 @@ async def page(
     starting_id: int | None,
     count: int,
     descending: bool,
-) -> list[Row[Any]]:
+) -> list[DbRow]:
     """A page of webhooks after ``starting_id`` (exclusive) in id order."""
     query = select(webhooks).where(webhooks.c.account_id == account_id, _live)
     if starting_id is not None:
@@ -130,7 +130,7 @@ async def page(
     return list((await conn.execute(query.order_by(order).limit(count))).all())
 
 
-async def subscribers(conn: AsyncConnection, account_id: str, hook_type: str) -> list[Row[Any]]:
+async def subscribers(conn: AsyncConnection, account_id: str, hook_type: str) -> list[DbRow]:
     """Live webhooks of the account that take hooks of ``hook_type``."""
     flag = TYPE_FLAGS.get(hook_type)
     if flag is None:
@@ -141,7 +141,7 @@ async def subscribers(conn: AsyncConnection, account_id: str, hook_type: str) ->
     return list((await conn.execute(query.order_by(webhooks.c.id))).all())
 
 
-def signing_secrets(row: Row[Any], now: int) -> list[str]:
+def signing_secrets(row: DbRow, now: int) -> list[str]:
     """The current secret first, then the previous one while its grace period lasts."""
     keys = [row.secret]
     if row.previous_secret and (row.previous_secret_until or 0) > now:

@@ -81,9 +81,7 @@ def upgrade() -> None:
         ("ix_deliveries_due", ["next_attempt_at", "id"]),
         ("ix_deliveries_chain", ["webhook_id", "ordering_key", "id"]),
     ):
-        op.create_index(
-            name, "deliveries", columns, sqlite_where=PENDING, postgresql_where=PENDING
-        )
+        op.create_index(name, "deliveries", columns, sqlite_where=PENDING, postgresql_where=PENDING)
     op.create_index("ix_deliveries_webhook", "deliveries", ["webhook_id", "id"])
     op.create_index("ix_deliveries_event", "deliveries", ["event_id"])
     op.create_table(
