@@ -18,10 +18,10 @@ from mediahooks.service import Service
 app = typer.Typer(help="mediahooks: media webhooks for live streams.", no_args_is_help=True)
 console = Console(stderr=True)
 
-Host = Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")]
-Port = Annotated[int | None, typer.Option(help="Port to listen on (0: any free) [default: 8080].")]
+Host = Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")]
+Port = Annotated[int | None, typer.Option(help="Port to listen on (0: any free) (default 8080).")]
 DataDir = Annotated[
-    Path | None, typer.Option(help="Where the SQLite database and media live [default: ./data].")
+    Path | None, typer.Option(help="Where the SQLite database and media live (default ./data).")
 ]
 
 
@@ -34,6 +34,7 @@ def _logging() -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -44,21 +45,34 @@ def serve(
     dispatcher: Annotated[
         bool, typer.Option(help="Deliver hooks in this process too (off: API only).")
     ] = True,
+    demo: Annotated[
+        bool, typer.Option(help="Subscribe a built-in receiver and send it a test event.")
+    ] = False,
 ) -> None:
     """Run the API with the dispatcher inside (one process is all you need)."""
     _logging()
     settings = _settings(host=host, port=port, data_dir=data_dir)
-    asyncio.run(_serve(settings, dispatcher))
+    if demo:
+        # The demo receiver lives on this server, so loopback must be reachable.
+        allowed = settings.allow_private_targets
+        if not settings.private_networks:
+            allowed = "127.0.0.0/8,::1/128"
+        settings = settings.model_copy(update={"allow_private_targets": allowed})
+    asyncio.run(_serve(settings, dispatcher, demo))
 
 
-async def _serve(settings: Settings, dispatch: bool) -> None:
+async def _serve(settings: Settings, dispatch: bool, demo: bool = False) -> None:
+    from mediahooks import demo as demo_mode
     from mediahooks import server
 
     service = Service(settings)
     secret = await service.open(dispatch=dispatch)
     try:
-        running = await server.start(service, settings.host, settings.port)
+        extra = (lambda app: demo_mode.mount(app, service, console)) if demo else None
+        running = await server.start(service, settings.host, settings.port, extra)
         _banner(service, secret, running.url)
+        if demo:
+            await demo_mode.subscribe_and_send(service, running.url, console)
         await running.task
     finally:
         await service.close()
@@ -72,6 +86,9 @@ def _banner(service: Service, secret: str | None, url: str) -> None:
         console.print(f"  API secret [bold yellow]{secret}[/]  (shown once: keep it)")
     console.print(f"  API docs   {url}/docs")
     console.print(f"  metrics    {url}/metrics")
+    console.print(
+        f"  try        curl -H 'Authorization: Bearer <API secret>' {url}/api/webhooks/list"
+    )
     # The one line machines read: tests and scripts wait for it.
     print(f"READY {url}", flush=True)
 

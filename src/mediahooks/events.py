@@ -197,3 +197,16 @@ def _loads(body: bytes | str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise MalformedHook("body is not a JSON object")
     return raw
+
+
+def sample(hook_type: str, account_id: str, now: int) -> Hook | None:
+    """A made-up hook of ``hook_type`` (`media` or `feeds`) for test sends; None for others."""
+    stream = "mediahooks-test"
+    stream_id = f"{account_id}/{stream}"
+    if hook_type == "media":
+        data = MediaData(new_asset_id(), 0, stream, stream_id, now, "clip", metadata={})
+        return media_hook("completed", data, now)
+    if hook_type == "feeds":
+        feed = FeedsData(new_asset_id(), account_id, stream, stream_id, started=now, active=True)
+        return feeds_hook("started", feed, now)
+    return None

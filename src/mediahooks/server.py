@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
 
 from mediahooks.api.app import create_app
 from mediahooks.service import Service
@@ -22,10 +24,12 @@ class Running:
         await self.task
 
 
-async def start(service: Service, host: str, port: int) -> Running:
+async def start(
+    service: Service, host: str, port: int, extra: Callable[[FastAPI], None] | None = None
+) -> Running:
     """Start listening (port 0: any free port) and return once connections are accepted."""
     config = uvicorn.Config(
-        create_app(service),
+        create_app(service, extra),
         host=host,
         port=port,
         lifespan="off",

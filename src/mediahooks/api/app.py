@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,7 @@ from mediahooks.service import Service
 from mediahooks.store import deliveries as delivery_store
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None) -> FastAPI:
     app = FastAPI(
         title="mediahooks",
         version=__version__,
@@ -41,6 +42,8 @@ def create_app(service: Service) -> FastAPI:
         metrics.OLDEST_DUE_AGE.set(0 if oldest_due is None else (now - oldest_due) / 1000)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    if extra is not None:
+        extra(app)
     return BodyLimit(TrailingSlash(app), service.settings.max_body_bytes)  # type: ignore[return-value]
 
 

@@ -130,43 +130,13 @@ async def list_webhooks(
 async def test_webhooks(
     hookType: Annotated[str, Path(max_length=64)], account: Account, service: ServiceDep
 ) -> JSONResponse:
-    now = now_ms()
-    stream = "mediahooks-test"
-    hook: events.Hook
-    match hookType.lower():
-        case "media":
-            hook = events.media_hook(
-                "completed",
-                events.MediaData(
-                    media_asset_id=events.new_asset_id(),
-                    token_id=0,
-                    stream_name=stream,
-                    stream_id=f"{account}/{stream}",
-                    start_time=now,
-                    type="clip",
-                    metadata={},
-                ),
-                now,
-            )
-        case "feeds":
-            hook = events.feeds_hook(
-                "started",
-                events.FeedsData(
-                    feed_id=events.new_asset_id(),
-                    account_id=account,
-                    name=stream,
-                    stream_id=f"{account}/{stream}",
-                    started=now,
-                    active=True,
-                ),
-                now,
-            )
-        case _:
-            raise ApiError(
-                400,
-                f"Test events exist for the Media and Feeds hook types, not {hookType!r}.",
-                {"hookType": ["must be Media or Feeds"]},
-            )
+    hook = events.sample(hookType.lower(), account, now_ms())
+    if hook is None:
+        raise ApiError(
+            400,
+            f"Test events exist for the Media and Feeds hook types, not {hookType!r}.",
+            {"hookType": ["must be Media or Feeds"]},
+        )
     async with service.db.transaction() as conn:
         emitted = await outbox.emit(conn, account, hook, ignore_filters=True)
     return ok(
