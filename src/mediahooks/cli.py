@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from mediahooks.config import Settings
 from mediahooks.service import Service
 
 app = typer.Typer(help="mediahooks: media webhooks for live streams.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 Host = Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")]
 Port = Annotated[int | None, typer.Option(help="Port to listen on (0: any free) (default 8080).")]
@@ -105,9 +106,14 @@ async def _worker(settings: Settings) -> None:
     await service.open(dispatch=True)
     console.print(f"mediahooks worker {service.dispatcher and service.dispatcher.owner} running")
     print("READY worker", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
+        # Attempts in flight finish and are recorded before the process ends.
         await service.close()
 
 

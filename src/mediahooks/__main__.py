@@ -1,0 +1,3 @@
+from mediahooks.cli import main
+
+main()
