@@ -61,10 +61,10 @@ def test_demo_shows_a_verified_delivery(tmp_path: Path) -> None:
 
 def test_migrate_and_version(tmp_path: Path) -> None:
     env = {**os.environ, "MEDIAHOOKS_DATA_DIR": str(tmp_path)}
-    done = subprocess.run(MEDIAHOOKS + ["migrate"], env=env, capture_output=True, text=True)
+    done = subprocess.run([*MEDIAHOOKS, "migrate"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "mediahooks.db").exists()
-    version = subprocess.run(MEDIAHOOKS + ["version"], capture_output=True, text=True)
+    version = subprocess.run([*MEDIAHOOKS, "version"], capture_output=True, text=True)
     assert re.fullmatch(r"\d+\.\d+\.\d+\n", version.stdout)
 
 
@@ -74,6 +74,6 @@ def test_a_bad_setting_is_refused_with_its_name(tmp_path: Path) -> None:
         "MEDIAHOOKS_RETRY_SCHEDULE": "5,soon",
         "MEDIAHOOKS_DATA_DIR": str(tmp_path),
     }
-    done = subprocess.run(MEDIAHOOKS + ["migrate"], env=env, capture_output=True, text=True)
+    done = subprocess.run([*MEDIAHOOKS, "migrate"], env=env, capture_output=True, text=True)
     assert done.returncode != 0
     assert "retry_schedule" in done.stderr.lower() or "retry schedule" in done.stderr.lower()
