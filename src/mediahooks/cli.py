@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from mediahooks import __version__
@@ -28,7 +29,13 @@ DataDir = Annotated[
 
 def _settings(**flags: Any) -> Settings:
     # Flags win over MEDIAHOOKS_* variables; unset flags leave the variables in charge.
-    return Settings(**{k: v for k, v in flags.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "MEDIAHOOKS_" + "_".join(str(p) for p in error["loc"]).upper()
+            console.print(f"[red]invalid setting {name}:[/] {error['msg']}")
+        raise typer.Exit(2) from None
 
 
 def _logging() -> None:
