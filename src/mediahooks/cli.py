@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -136,6 +137,88 @@ def migrate(data_dir: DataDir = None) -> None:
 
     asyncio.run(run())
     console.print("database is up to date")
+
+
+class SegmentType(StrEnum):
+    mpegts = "mpegts"
+    fmp4 = "fmp4"
+
+
+@app.command()
+def publish(
+    stream_name: Annotated[str, typer.Argument(help="The stream to publish.")],
+    token: Annotated[
+        str, typer.Option(envvar="MEDIAHOOKS_PUBLISH_TOKEN", help="The publish token.")
+    ],
+    server: Annotated[str, typer.Option(help="The mediahooks server.")] = "http://127.0.0.1:8080",
+    seconds: Annotated[
+        float | None,
+        typer.Option(help="Stream length (default: 40 s synthetic, all of --file).", min=0.1),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Re-encode this media file instead."),
+    ] = None,
+    segment_type: Annotated[SegmentType, typer.Option(help="Segment format.")] = (
+        SegmentType.mpegts
+    ),
+    fast: Annotated[
+        bool, typer.Option(help="Back-date the stream and push it all at once.")
+    ] = False,
+    loop: Annotated[bool, typer.Option(help="Start over at the end, until stopped.")] = False,
+) -> None:
+    """Publish a live stream over HLS: a synthetic test picture and tone, or a media file."""
+    from mediahooks.media.publisher import PublishError
+
+    if fast and loop:
+        console.print("[red]--fast needs an end: it cannot go with --loop[/]")
+        raise typer.Exit(2)
+    url = f"{server.rstrip('/')}/ingest/{stream_name}"
+    try:
+        asyncio.run(_publish(url, token, seconds, file, segment_type, fast, loop))
+    except PublishError as exc:
+        console.print(f"[red]publishing stopped:[/] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("stopped; the stream was ended")
+        raise typer.Exit(130) from None
+
+
+async def _publish(
+    url: str,
+    token: str,
+    seconds: float | None,
+    file: Path | None,
+    segment_type: SegmentType,
+    fast: bool,
+    loop: bool,
+) -> None:
+    from mediahooks.clock import iso, now_ms
+    from mediahooks.media import publisher, synthetic
+
+    kind: synthetic.SegmentKind = "ts" if segment_type is SegmentType.mpegts else "fmp4"
+    length = seconds if seconds is not None else float("inf") if loop else None
+    if file is None:
+        segments = synthetic.iter_segments(40 if length is None else length, kind)
+    else:
+        segments = synthetic.iter_file_segments(file, kind, loop=loop, seconds=length)
+    start_ms = None
+    if fast:
+        # Encoded first, so the stream can end a second before it is sent: all of it is past.
+        encoded = await asyncio.to_thread(list, segments)
+        start_ms = now_ms() - round(sum(s.duration for s in encoded) * 1000) - 1000
+        segments = iter(encoded)
+    console.print(f"publishing to [cyan]{url}[/] ({'at once' if fast else 'in real time'})")
+
+    def progress(report: publisher.PublishReport) -> None:
+        if report.segments % 5 == 0:
+            console.print(f"  {report.segments} segments sent, up to {iso(report.last_ms)}")
+
+    report = await publisher.publish(url, token, segments, not fast, start_ms, progress)
+    console.print(
+        f"published {report.segments} segments ({report.bytes / 1e6:.1f} MB), "
+        f"{iso(report.first_ms)} to {iso(report.last_ms)}"
+    )
 
 
 @app.command()

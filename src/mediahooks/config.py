@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     claim_batch: int = Field(64, ge=1)
     poll_interval: float = Field(1.0, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_segment_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # A broadcast with no file for this long has ended.
+    idle_timeout: float = Field(10.0, gt=0)
+    download_ttl: float = Field(3600.0, gt=0)
+    media_processes: int = Field(1, ge=1)
+    sweep_interval: float = Field(1.0, gt=0)
 
     @field_validator("retry_schedule")
     @classmethod

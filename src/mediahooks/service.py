@@ -11,6 +11,8 @@ import logging
 
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import Dispatcher
+from mediahooks.media import sweeper
+from mediahooks.media.worker import MediaWorker
 from mediahooks.store import accounts
 from mediahooks.store.db import Database
 
@@ -26,7 +28,8 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def open(self, *, dispatch: bool = True) -> str | None:
-        """Migrate, make sure the first account exists, start the workers.
+        """Migrate, make sure the first account exists, start the background work (unless
+        ``dispatch`` is off): the dispatcher, the media worker and the sweeper.
 
         Returns the first account's API secret when it was just created (shown once).
         """
@@ -36,7 +39,13 @@ class Service:
             self.account_id, created = await accounts.ensure(conn, secret)
         if dispatch:
             self.dispatcher = Dispatcher(self.db, self.settings)
-            self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+            media = MediaWorker(self.db, self.settings)
+            for name, work in (
+                ("dispatcher", self.dispatcher.run()),
+                ("media", media.run()),
+                ("sweeper", sweeper.run(self.db, self.settings)),
+            ):
+                self._tasks.append(asyncio.create_task(work, name=name))
         return created
 
     async def close(self) -> None:

@@ -13,8 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mediahooks import __version__, metrics
-from mediahooks.api import deliveries, envelope, webhooks
+from mediahooks.api import assets, deliveries, envelope, ingest, tokens, webhooks
 from mediahooks.clock import now_ms
+from mediahooks.media.ingest import Ingest
 from mediahooks.service import Service
 from mediahooks.store import deliveries as delivery_store
 
@@ -26,8 +27,16 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         description="Platform-compatible media webhooks with ordered, signed, retried delivery.",
     )
     app.state.service = service
-    app.include_router(webhooks.router)
-    app.include_router(deliveries.router)
+    app.state.ingest = Ingest(service.db, service.settings)
+    for router in (
+        webhooks.router,
+        deliveries.router,
+        tokens.router,
+        assets.router,
+        assets.downloads,
+        ingest.router,
+    ):
+        app.include_router(router)
     app.add_exception_handler(envelope.ApiError, envelope.on_api_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, envelope.on_http_error)

@@ -69,6 +69,13 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
 
 async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's own, when it cannot decode the body at all (not UTF-8, nested too deeply).
+        return fail(
+            400,
+            "The request body could not be read: send a JSON object encoded as UTF-8.",
+            {"body": [str(exc.detail)]},
+        )
     messages = {404: "No such resource.", 405: "This method is not allowed on this path."}
     return fail(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
 

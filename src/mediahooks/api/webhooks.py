@@ -93,6 +93,9 @@ async def _check_target(service: ServiceDep, url: str) -> None:
         await guard.resolve(host, port, service.settings.private_networks)
     except guard.TargetRefused as exc:
         raise ApiError(400, f"url is not allowed: {exc}", {"url": [str(exc)]}) from exc
+    except UnicodeError as exc:  # the resolver's IDNA codec: a label over 63 characters, ...
+        reason = f"{host} is not a valid host name ({exc})"
+        raise ApiError(400, f"url is not allowed: {reason}", {"url": [reason]}) from exc
 
 
 async def _found(service: ServiceDep, account: str, webhook_id: int) -> DbRow:
@@ -109,7 +112,9 @@ async def create_webhook(
 ) -> JSONResponse:
     await _check_target(service, body.url)
     async with service.db.transaction() as conn:
-        row = await store.create(conn, account, body.columns())
+        # null for an optional field means "not given": the flag defaults to false.
+        values = {k: v for k, v in body.columns().items() if v is not None}
+        row = await store.create(conn, account, values)
     return ok(webhook_json(row))
 
 
@@ -134,7 +139,7 @@ async def test_webhooks(
     if hook is None:
         raise ApiError(
             400,
-            f"Test events exist for the Media and Feeds hook types, not {hookType!r}.",
+            f"hookType must be Media or Feeds, the hook types with test events; not {hookType!r}.",
             {"hookType": ["must be Media or Feeds"]},
         )
     async with service.db.transaction() as conn:

@@ -7,14 +7,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import events
-from mediahooks.assets import Status, check_transition
+from mediahooks.assets import DELETABLE, Status, check_transition
 from mediahooks.clock import now_ms
 from mediahooks.store import outbox
-from mediahooks.store.schema import DbRow, media_assets
+from mediahooks.store.db import mark_wake
+from mediahooks.store.schema import DbRow, accounts, media_assets
 
 
 class AssetNotFound(LookupError):
@@ -31,6 +32,7 @@ class NewAsset:
     stop_time: int | None = None
     name: str | None = None
     expiration: int | None = None
+    broadcast_id: int | None = None
 
 
 def hook_data(row: DbRow, metadata: dict[str, Any] | None) -> events.MediaData:
@@ -65,6 +67,7 @@ async def create(conn: AsyncConnection, asset: NewAsset) -> DbRow:
                 name=asset.name,
                 metadata="{}",
                 expiration=asset.expiration,
+                broadcast_id=asset.broadcast_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -74,6 +77,7 @@ async def create(conn: AsyncConnection, asset: NewAsset) -> DbRow:
     await outbox.emit(
         conn, row.account_id, events.media_hook("processing", hook_data(row, {}), now)
     )
+    mark_wake(conn)  # the media worker has work
     return row
 
 
@@ -84,6 +88,7 @@ async def transition(
     *,
     metadata: dict[str, Any] | None = None,
     error: str | None = None,
+    **columns: Any,
 ) -> DbRow:
     """Move an asset to ``new`` and emit its hook, in the caller's transaction.
 
@@ -99,7 +104,7 @@ async def transition(
         raise AssetNotFound(asset_id)
     event = check_transition(Status(current.status), new)
     now = now_ms()
-    values: dict[str, Any] = {"status": new.value, "updated_at": now}
+    values: dict[str, Any] = {"status": new.value, "updated_at": now, **columns}
     if metadata is not None:
         values["metadata"] = json.dumps(metadata)
     if error is not None:
@@ -120,3 +125,152 @@ async def transition(
             conn, row.account_id, events.media_hook(event, hook_data(row, hook_metadata), now)
         )
     return row
+
+
+async def get(conn: AsyncConnection, account_id: str, asset_id: str) -> DbRow | None:
+    query = select(media_assets).where(
+        media_assets.c.id == asset_id, media_assets.c.account_id == account_id
+    )
+    return (await conn.execute(query)).first()
+
+
+async def claim(conn: AsyncConnection, owner: str, now: int, lease_ms: int) -> DbRow | None:
+    """Lease one asset that is ready to cut: `processing`, with its stop known."""
+    ready = (
+        select(media_assets.c.id)
+        .where(
+            media_assets.c.status == Status.PROCESSING.value,
+            media_assets.c.stop_time.is_not(None),
+            or_(media_assets.c.lease_until.is_(None), media_assets.c.lease_until <= now),
+        )
+        .order_by(media_assets.c.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    result = await conn.execute(
+        update(media_assets)
+        .where(media_assets.c.id.in_(ready))
+        .values(lease_owner=owner, lease_until=now + lease_ms)
+        .returning(*media_assets.c)
+    )
+    return result.first()
+
+
+async def renew(conn: AsyncConnection, asset_id: str, owner: str, until: int) -> bool:
+    result = await conn.execute(
+        update(media_assets)
+        .where(media_assets.c.id == asset_id, media_assets.c.lease_owner == owner)
+        .values(lease_until=until)
+    )
+    return bool(result.rowcount)
+
+
+async def open_recordings(conn: AsyncConnection, broadcast_id: int) -> list[DbRow]:
+    """Recordings of a broadcast whose end is not known yet."""
+    query = select(media_assets).where(
+        media_assets.c.broadcast_id == broadcast_id,
+        media_assets.c.type == "recording",
+        media_assets.c.status == Status.PROCESSING.value,
+        media_assets.c.stop_time.is_(None),
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def set_range(conn: AsyncConnection, asset_id: str, start_ms: int, stop_ms: int) -> None:
+    """Fix where a recording starts and stops: it is ready to cut."""
+    await conn.execute(
+        update(media_assets)
+        .where(media_assets.c.id == asset_id)
+        .values(start_time=start_ms, stop_time=stop_ms, updated_at=now_ms())
+    )
+    mark_wake(conn)
+
+
+async def expiration_rules(conn: AsyncConnection, account_id: str) -> dict[str, Any]:
+    query = select(accounts.c.media_expiration).where(accounts.c.id == account_id)
+    rules: dict[str, Any] = json.loads((await conn.execute(query)).scalar_one())
+    return rules
+
+
+async def set_expiration_rules(
+    conn: AsyncConnection, account_id: str, rules: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(media_expiration=json.dumps(rules))
+    )
+
+
+async def expiration_for(conn: AsyncConnection, account_id: str, asset_type: str) -> int | None:
+    """When a new asset of ``asset_type`` expires under the account's rules (None: never)."""
+    rule = (await expiration_rules(conn, account_id)).get(f"{asset_type}s")
+    return now_ms() + int(rule["days"]) * 86_400_000 if rule else None
+
+
+async def due_for_removal(conn: AsyncConnection, now: int, limit: int = 100) -> list[DbRow]:
+    """Assets to remove: expired ones, and deletions a crash interrupted."""
+    query = (
+        select(media_assets)
+        .where(
+            or_(
+                and_(
+                    media_assets.c.expiration <= now,
+                    media_assets.c.status.in_([s.value for s in DELETABLE]),
+                ),
+                media_assets.c.status == Status.DELETING.value,
+            )
+        )
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).all())
+
+
+SORTS = {
+    "startTime": media_assets.c.start_time,
+    "stopTime": media_assets.c.stop_time,
+    "streamName": media_assets.c.stream_name,
+    "tokenId": media_assets.c.token_id,
+    "created": media_assets.c.created_at,
+}
+
+
+@dataclass(frozen=True)
+class Listing:
+    statuses: list[str]
+    types: list[str]
+    stream_name: str | None = None
+    token_id: int | None = None
+    name: str | None = None
+    sort: str = "startTime"
+    descending: bool = False
+    page: int = 1
+    limit: int = 25
+
+
+async def page(conn: AsyncConnection, account_id: str, listing: Listing) -> list[DbRow]:
+    """A page of the account's assets; deleted ones never show."""
+    query = select(media_assets).where(
+        media_assets.c.account_id == account_id,
+        media_assets.c.status != Status.DELETED.value,
+        media_assets.c.status.in_(listing.statuses),
+        media_assets.c.type.in_(listing.types),
+    )
+    for column, value in (
+        (media_assets.c.stream_name, listing.stream_name),
+        (media_assets.c.token_id, listing.token_id),
+        (media_assets.c.name, listing.name),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    key = SORTS[listing.sort]
+    order = (
+        (key.desc(), media_assets.c.id.desc()) if listing.descending else (key, media_assets.c.id)
+    )
+    query = query.order_by(*order).offset((listing.page - 1) * listing.limit).limit(listing.limit)
+    return list((await conn.execute(query)).all())
+
+
+async def get_any(conn: AsyncConnection, asset_id: str) -> DbRow | None:
+    """An asset of any account: download links carry their own credential."""
+    return (await conn.execute(select(media_assets).where(media_assets.c.id == asset_id))).first()

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks.store.db import mark_wake
+from mediahooks.store.paging import keyset
 from mediahooks.store.schema import DbRow, attempts, deliveries, events, webhooks
 from mediahooks.store.webhooks import signing_secrets
 
@@ -292,12 +293,8 @@ async def page(
     )
     if statuses:
         query = query.where(deliveries.c.status.in_(statuses))
-    if starting_id is not None:
-        query = query.where(
-            deliveries.c.id < starting_id if descending else deliveries.c.id > starting_id
-        )
-    order = deliveries.c.id.desc() if descending else deliveries.c.id
-    return list((await conn.execute(query.order_by(order).limit(count))).all())
+    query = keyset(query, deliveries.c.id, starting_id, count, descending)
+    return list((await conn.execute(query)).all())
 
 
 async def get(

@@ -37,6 +37,8 @@ accounts = Table(
     Column("id", String(6), primary_key=True),
     Column("secret_hash", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # {"timelines": {"days": n}, "recordings": {"days": n}, "clips": {"days": n}}, each optional.
+    Column("media_expiration", Text, nullable=False, server_default="{}"),
 )
 
 webhooks = Table(
@@ -136,4 +138,71 @@ media_assets = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("removed_at", BigInteger),
+    Column("broadcast_id", Id),
+    Column("file_path", Text),
+    Column("file_size", BigInteger),
+    Column("lease_owner", String(64)),
+    Column("lease_until", BigInteger),
+)
+
+publish_tokens = Table(
+    "publish_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(6), ForeignKey("accounts.id"), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    # JSON: [{"streamName": "...", "isRegex": false}, ...]
+    Column("streams", Text, nullable=False),
+    Column("record", Boolean, nullable=False),
+    Column("clip", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
+)
+
+# One broadcast: a stream published without a pause longer than the idle timeout. Its segments
+# are its timeline.
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(6), ForeignKey("accounts.id"), nullable=False),
+    Column("stream_name", Text, nullable=False),
+    Column("token_id", BigInteger, nullable=False),
+    Column("feed_id", String(32), nullable=False),
+    Column("kind", String(8), nullable=False),  # ts | fmp4
+    Column("init_path", Text),
+    Column("started_at", BigInteger, nullable=False),
+    Column("last_arrival_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("broadcast_id", Id, ForeignKey("broadcasts.id"), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("arrived_at", BigInteger, nullable=False),
+    Column("start_ms", BigInteger),
+    Column("duration_ms", Integer),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", String(6), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("response", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
 )

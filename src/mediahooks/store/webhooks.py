@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediahooks import signing
 from mediahooks.clock import now_ms
 from mediahooks.store.db import mark_wake
+from mediahooks.store.paging import keyset
 from mediahooks.store.schema import DbRow, deliveries, webhooks
 
 # The REST field of each hook-type flag, and its column.
@@ -122,12 +123,8 @@ async def page(
 ) -> list[DbRow]:
     """A page of webhooks after ``starting_id`` (exclusive) in id order."""
     query = select(webhooks).where(webhooks.c.account_id == account_id, _live)
-    if starting_id is not None:
-        query = query.where(
-            webhooks.c.id < starting_id if descending else webhooks.c.id > starting_id
-        )
-    order = webhooks.c.id.desc() if descending else webhooks.c.id
-    return list((await conn.execute(query.order_by(order).limit(count))).all())
+    query = keyset(query, webhooks.c.id, starting_id, count, descending)
+    return list((await conn.execute(query)).all())
 
 
 async def subscribers(conn: AsyncConnection, account_id: str, hook_type: str) -> list[DbRow]:

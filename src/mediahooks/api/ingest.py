@@ -1,0 +1,50 @@
+"""`/ingest/...`: where publishers PUT their HLS playlist and segments.
+
+`Authorization: Bearer <publish token>`, or the token in the path (`/ingest/t/<token>/...`) for
+tools that cannot set headers: relative segment URLs inherit the path, not the query string.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from mediahooks.api.envelope import ApiError
+from mediahooks.media.ingest import Ingest, IngestError
+
+router = APIRouter(prefix="/ingest", tags=["ingest"])
+
+
+async def _receive(request: Request, token: str, stream: str, filename: str) -> Response:
+    ingest: Ingest = request.app.state.ingest
+    try:
+        await ingest.receive(token, stream, filename, request.stream())
+    except IngestError as exc:
+        raise ApiError(exc.status, exc.message) from exc
+    return Response(status_code=201)
+
+
+@router.api_route("/t/{token}/{stream}/{filename}", methods=["PUT", "POST"])
+async def upload_with_path_token(
+    request: Request, token: str, stream: str, filename: str
+) -> Response:
+    """Upload a playlist or segment, the token in the path."""
+    return await _receive(request, token, stream, filename)
+
+
+@router.api_route("/{stream}/{filename}", methods=["PUT", "POST"])
+async def upload(request: Request, stream: str, filename: str) -> Response:
+    """Upload a playlist or segment with `Authorization: Bearer <publish token>`."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "Missing publish token: send 'Authorization: Bearer <token>' or put it in the path, "
+            "/ingest/t/<token>/<stream>/<file>.",
+        )
+    return await _receive(request, token.strip(), stream, filename)
+
+
+@router.delete("/{path:path}", include_in_schema=False)
+async def forget(path: str) -> Response:
+    # Publishers delete segments that left their sliding playlist; our timeline keeps them.
+    return Response(status_code=204)

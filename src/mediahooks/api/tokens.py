@@ -1,0 +1,156 @@
+"""`/api/publish_token`: the tokens publishers present, and which streams each may publish."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+
+from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.envelope import ApiError, ok
+from mediahooks.api.webhooks import MAX_ID
+from mediahooks.clock import iso
+from mediahooks.store import tokens as store
+from mediahooks.store.schema import DbRow
+
+router = APIRouter(prefix="/api/publish_token", tags=["publish tokens"])
+TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="The token's integer id.")]
+
+
+class StreamRule(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    streamName: StrictStr = Field(..., min_length=1, max_length=128)
+    isRegex: StrictBool = False
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> StreamRule:
+        if self.isRegex:
+            try:
+                re.compile(self.streamName)
+            except re.error as exc:
+                raise ValueError(f"streamName is not a valid regular expression: {exc}") from exc
+        return self
+
+
+class TokenFields(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    label: StrictStr | None = Field(None, min_length=1, max_length=256)
+    streams: list[StreamRule] | None = Field(None, min_length=1, max_length=100)
+    record: StrictBool | None = None
+    clip: StrictBool | None = None
+
+    def columns(self) -> dict[str, Any]:
+        values = self.model_dump(exclude_unset=True, exclude_none=True)
+        if "streams" in values:
+            values["streams"] = json.dumps(values["streams"])
+        return values
+
+
+class TokenCreate(TokenFields):
+    label: StrictStr = Field(..., min_length=1, max_length=256)
+    streams: list[StreamRule] = Field(..., min_length=1, max_length=100)
+
+
+def token_json(row: DbRow, base_url: str) -> dict[str, Any]:
+    streams = json.loads(row.streams)
+    example = next((s["streamName"] for s in streams if not s["isRegex"]), "mystream")
+    ingest = f"{base_url}/ingest/{example}/index.m3u8"
+    return {
+        "id": row.id,
+        "label": row.label,
+        "token": row.token,
+        "addedOn": iso(row.created_at),
+        "isActive": True,
+        "streams": streams,
+        "record": bool(row.record),
+        "clip": bool(row.clip),
+        "publish": {
+            "url": ingest,
+            "command": (
+                "ffmpeg -re -i <input> -c:v libx264 -g 30 -c:a aac -f hls -hls_time 1 "
+                f"-method PUT -headers 'Authorization: Bearer {row.token}' "
+                f"-hls_flags program_date_time {ingest}"
+            ),
+        },
+    }
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _check_flags(record: bool | None, clip: bool | None) -> None:
+    if record and clip:
+        raise ApiError(
+            400,
+            "A token cannot both record and clip: make one token for each.",
+            {"record": ["cannot be true together with clip"]},
+        )
+
+
+async def _found(service: ServiceDep, account: str, token_id: int) -> DbRow:
+    async with service.db.engine.connect() as conn:
+        row = await store.get(conn, account, token_id)
+    if row is None:
+        raise ApiError(404, f"Publish token {token_id} not found.")
+    return row
+
+
+@router.post("", summary="Create a publish token")
+async def create_token(
+    body: TokenCreate, request: Request, account: Account, service: ServiceDep
+) -> JSONResponse:
+    _check_flags(body.record, body.clip)
+    values = {"record": False, "clip": False, **body.columns()}
+    async with service.db.transaction() as conn:
+        row = await store.create(conn, account, values)
+    return ok(token_json(row, _base(request)))
+
+
+@router.get("/list", summary="List publish tokens")
+async def list_tokens(
+    request: Request,
+    account: Account,
+    service: ServiceDep,
+    startingId: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    itemCount: Annotated[int, Query(ge=1, le=100)] = 10,
+    isDescending: bool = False,
+) -> JSONResponse:
+    async with service.db.engine.connect() as conn:
+        rows = await store.page(conn, account, startingId, itemCount, isDescending)
+    return ok([token_json(r, _base(request)) for r in rows])
+
+
+@router.get("/{id}", summary="Read a publish token")
+async def read_token(
+    id: TokenId, request: Request, account: Account, service: ServiceDep
+) -> JSONResponse:
+    return ok(token_json(await _found(service, account, id), _base(request)))
+
+
+@router.put("/{id}", summary="Update a publish token")
+async def update_token(
+    id: TokenId, body: TokenFields, request: Request, account: Account, service: ServiceDep
+) -> JSONResponse:
+    current = await _found(service, account, id)
+    record = body.record if body.record is not None else current.record
+    clip = body.clip if body.clip is not None else current.clip
+    _check_flags(record, clip)
+    async with service.db.transaction() as conn:
+        row = await store.update_one(conn, account, id, body.columns())
+    if row is None:
+        raise ApiError(404, f"Publish token {id} not found.")
+    return ok(token_json(row, _base(request)))
+
+
+@router.delete("/{id}", summary="Delete a publish token")
+async def delete_token(id: TokenId, account: Account, service: ServiceDep) -> JSONResponse:
+    async with service.db.transaction() as conn:
+        deleted = await store.delete(conn, account, id)
+    if not deleted:
+        raise ApiError(404, f"Publish token {id} not found.")
+    return ok(True)

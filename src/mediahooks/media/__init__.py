@@ -1,0 +1,1 @@
+"""Media: HLS ingest, the timeline index, cutting clips and recordings with PyAV, probing."""

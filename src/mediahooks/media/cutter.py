@@ -1,0 +1,434 @@
+"""Cut a clip out of a timeline's HLS segments into one MP4, and probe media files (PyAV).
+
+The copy is a remux: packets move from the segments to the MP4 untouched, so a clip costs
+reading and writing its bytes, never decoding or encoding them. That is also why a clip starts on
+a keyframe: the first picture of an H.264 stream has to be one.
+
+Every public function is top-level and takes and returns picklable values: the media worker runs
+them in a process pool.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, TypeAlias, TypeVar
+
+import av
+import av.container
+from av.audio.stream import AudioStream
+from av.packet import Packet
+from av.stream import Stream
+from av.video.stream import VideoStream
+
+from mediahooks.media import formats
+
+
+@dataclass(frozen=True)
+class Segment:
+    path: str
+    start_ms: int  # wall-clock start, epoch ms
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class CutResult:
+    start_ms: int  # where the clip really starts: the keyframe at or before the requested start
+    stop_ms: int
+    metadata: dict[str, Any]
+
+
+# PyAV's Packet is generic only in its type stubs.
+_Packet: TypeAlias = "Packet[Stream]"
+_S = TypeVar("_S", bound=Stream)
+
+
+class MediaError(Exception):
+    """The media cannot be used; the message says which file and why, for the asset's `error`."""
+
+
+def cut(
+    segments: list[Segment],
+    start_ms: int,
+    stop_ms: int,
+    out_path: str,
+    init_path: str | None = None,
+    poster_path: str | None = None,
+) -> CutResult:
+    """Remux `segments` (consecutive MPEG-TS segments, or fMP4 fragments after `init_path`)
+    into one faststart MP4 at `out_path` covering `start_ms`..`stop_ms` (epoch ms), snapped back
+    to a keyframe, with timestamps from 0. With `poster_path`, its first picture as a JPEG.
+
+    The first segment's `start_ms` is taken to be the wall-clock time of its first packet.
+    Both files appear complete or not at all.
+    """
+    if not segments:
+        raise MediaError("no segments to cut from")
+    if stop_ms <= start_ms:
+        raise MediaError(f"the clip's stop {stop_ms} is not after its start {start_ms}")
+    files = _Files(segments, init_path)
+    written = [_temporary_beside(out_path)]
+    try:
+        origin, first = _remux(files, segments[0].start_ms, start_ms, stop_ms, written[0])
+        metadata = probe(written[0])
+        if poster_path is not None:
+            written.append(_temporary_beside(poster_path))
+            _write_poster(written[0], written[1])
+            os.replace(written[1], poster_path)
+        os.replace(written[0], out_path)
+    except BaseException:
+        for path in written:
+            with suppress(FileNotFoundError):
+                os.unlink(path)
+        raise
+    clip_start = segments[0].start_ms + round((first - origin) * 1000)
+    return CutResult(clip_start, clip_start + round(metadata["duration"] * 1000), metadata)
+
+
+def probe(path: str) -> dict[str, Any]:
+    """The asset `metadata` of a media file: format, duration (s), size (bytes), tracks."""
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"{os.path.basename(path)} is not readable media: {exc}") from None
+    with container:
+        streams = sorted(container.streams.video + container.streams.audio, key=_index)
+        missing = [s.index for s in streams if not s.bit_rate]
+        rates = _measured_bit_rates(container, missing) if missing else {}
+        return {
+            "format": _format_name(container),
+            "duration": round((container.duration or 0) / av.time_base, 3),
+            "size": os.path.getsize(path),
+            "tracks": [_track(s, rates.get(s.index, s.bit_rate or 0)) for s in streams],
+        }
+
+
+class _Files:
+    """The files of a cut, in reading order, each checked before any work to be there and to
+    be what it should be: a demuxer skips over garbage silently, and the error has to name
+    the file at fault.
+    """
+
+    def __init__(self, segments: list[Segment], init_path: str | None) -> None:
+        kind: formats.Kind = "ts" if init_path is None else "fragment"
+        expected = [(segment.path, kind) for segment in segments]
+        if init_path is not None:
+            expected.insert(0, (init_path, "init"))
+        # Absolute, so that no name is taken for a protocol ("a:b.ts") by the concat URL.
+        self.paths = [os.path.abspath(path) for path, _ in expected]
+        self.ends = list(itertools.accumulate(_check(path, kind) for path, kind in expected))
+
+    def name_at(self, position: int | None) -> str:
+        """The name of the file holding byte `position` of the concatenated input."""
+        index = bisect.bisect_right(self.ends, max(position or 0, 0))
+        index = min(index, len(self.paths) - 1)
+        return os.path.basename(self.paths[index])
+
+    @contextmanager
+    def open(self) -> Iterator[av.container.InputContainer]:
+        """The files as one input: TS segments, and an fMP4 init segment followed by its
+        fragments, are each one valid stream when concatenated byte for byte. FFmpeg's concat
+        protocol reads them in C: no copy and no Python in the read path (measured fastest,
+        ahead of a Python file object chaining the files and of a concatenated temporary file).
+        """
+        if any("|" in path for path in self.paths):
+            raise MediaError("segment paths must not contain '|' (the concat separator)")
+        url = "concat:" + "|".join(self.paths)
+        try:
+            container = av.open(url, container_options={"protocol_whitelist": "concat,file"})
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"segment {self.name_at(0)} is not readable media: {exc}") from None
+        with container:
+            yield container
+
+
+def _check(path: str, kind: formats.Kind) -> int:
+    """The size of a segment file that is there and of the right kind, or MediaError."""
+    role = "init segment" if kind == "init" else "segment"
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as file:
+            head = file.read(formats.HEAD_BYTES)
+            size = os.fstat(file.fileno()).st_size
+    except FileNotFoundError:
+        raise MediaError(f"{role} {name} is missing") from None
+    except OSError as exc:
+        raise MediaError(f"{role} {name} cannot be read: {exc.strerror}") from None
+    if not head:
+        raise MediaError(f"{role} {name} is empty")
+    found = formats.sniff(head)
+    if found != kind:
+        raise MediaError(
+            f"{role} {name} is not readable media: expected {_KIND_NAMES[kind]}, "
+            f"found {_KIND_NAMES.get(found or '', 'unknown data')}"
+        )
+    return size
+
+
+_QP2LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: quantizer to lambda units
+_KIND_NAMES = {"ts": "MPEG-TS", "init": "an fMP4 init segment", "fragment": "an fMP4 fragment"}
+
+
+def _remux(
+    files: _Files, origin_ms: int, start_ms: int, stop_ms: int, out: str
+) -> tuple[Fraction, Fraction]:
+    """Copy the packets of the clip into a faststart MP4 at `out`. Return, in media seconds,
+    the first packet's timestamp (which is `origin_ms` on the wall clock) and the clip's first
+    one (the keyframe it starts on).
+    """
+    with files.open() as source:
+        streams: list[Stream] = [
+            s for s in (_first(source.streams.video), _first(source.streams.audio)) if s
+        ]
+        if not streams:
+            raise MediaError("the segments hold neither video nor audio")
+        reader = _Reader(source, streams, files)
+        first = next(reader, None)
+        if first is None:
+            raise MediaError("the segments hold no media packets")
+        origin = _pts(first) * first.time_base
+        window = _Window(
+            streams,
+            origin + Fraction(start_ms - origin_ms, 1000),
+            origin + Fraction(stop_ms - origin_ms, 1000),
+        )
+        opening = window.find_start(itertools.chain([first], reader))
+        _write_mp4(out, streams, window.clip(itertools.chain(opening, reader)), files)
+    return origin, window.start
+
+
+def _write_mp4(out: str, streams: list[Stream], packets: Iterator[_Packet], files: _Files) -> None:
+    """Mux `packets` into a faststart MP4 (index first, so players start before the download
+    ends) with one stream per input stream, parameters copied.
+    """
+    with av.open(out, "w", format="mp4", container_options={"movflags": "+faststart"}) as output:
+        targets = {s.index: output.add_stream_from_template(s) for s in streams}
+        for packet in packets:
+            packet.stream = targets[packet.stream_index]
+            try:
+                output.mux(packet)
+            except av.FFmpegError as exc:
+                name = files.name_at(packet.pos)
+                raise MediaError(
+                    f"segment {name} cannot be put in an MP4: {exc.strerror}"
+                ) from None
+
+
+class _Reader:
+    """The media packets of the chosen streams in decode order, remembering where in the input
+    the last one came from so that an error can name its file.
+    """
+
+    def __init__(
+        self, source: av.container.InputContainer, streams: list[Stream], files: _Files
+    ) -> None:
+        self.packets = source.demux(streams)
+        self.files = files
+        self.position: int | None = 0
+        self.last = {s.index: -(2**63) for s in streams}
+
+    def __iter__(self) -> Iterator[_Packet]:
+        return self
+
+    def __next__(self) -> _Packet:
+        while True:
+            try:
+                packet = next(self.packets)
+            except av.FFmpegError as exc:
+                name = self.files.name_at(self.position)
+                raise MediaError(f"segment {name} is not readable media: {exc}") from None
+            # Packets without a timestamp are the demuxer's end-of-stream markers.
+            if packet.dts is None or not packet.size:
+                continue
+            self.position = packet.pos
+            # Segments of another broadcast (or stream) in the list: the timestamps start over,
+            # which neither the keyframe search nor MP4 (rising decode times) can take.
+            if packet.dts <= self.last[packet.stream_index]:
+                raise MediaError(
+                    f"segment {self.files.name_at(packet.pos)} does not follow on from the "
+                    "segments before it: its timestamps go back"
+                )
+            self.last[packet.stream_index] = packet.dts
+            return packet
+
+
+class _Window:
+    """Which packets, in decode order, belong to the clip; all bounds in each stream's own
+    time base, so the per-packet work is integer comparisons.
+
+    The clip starts on the anchor stream's (video's, else audio's) last keyframe at or before the
+    requested start, and that is only known once the anchor has passed the start: the packets
+    from the latest candidate keyframe on wait in `find_start`. The anchor stops at the first
+    packet whose decode time reaches the stop, so every frame kept has the frames it refers to;
+    the other streams stop on presentation time.
+    """
+
+    def __init__(self, streams: list[Stream], start: Fraction, stop: Fraction) -> None:
+        self.anchor = streams[0].index
+        self.time_bases = {s.index: _time_base(s) for s in streams}
+        self.wanted = _ticks(start, self.time_bases[self.anchor])
+        self.stops = {i: _ticks(stop, base) for i, base in self.time_bases.items()}
+        self.start = start
+        self.offsets: dict[int, int] = {}
+
+    def find_start(self, packets: Iterator[_Packet]) -> list[_Packet]:
+        """Read up to the point where the opening keyframe is certain; return the packets from
+        it on. When the start precedes all media, the clip starts on the first keyframe.
+        """
+        keyframe: _Packet | None = None
+        waiting: list[_Packet] = []
+        end = 0
+        for packet in packets:
+            is_anchor = packet.stream_index == self.anchor
+            if is_anchor:
+                end = _pts(packet) + (packet.duration or 0)
+                if packet.is_keyframe and (keyframe is None or _pts(packet) <= self.wanted):
+                    keyframe, waiting = packet, []
+            if keyframe is not None:
+                waiting.append(packet)
+                # Later keyframes are shown after this packet is decoded, so after the start.
+                if is_anchor and _dts(packet) > self.wanted:
+                    break
+        else:
+            if keyframe is not None and end <= self.wanted:
+                raise MediaError("the clip starts after the end of the given segments")
+        if keyframe is None:
+            raise MediaError("the segments hold no keyframe to start a clip on")
+        self.start = _pts(keyframe) * self.time_bases[self.anchor]
+        self.offsets = {i: _ticks(self.start, base) for i, base in self.time_bases.items()}
+        return waiting
+
+    def clip(self, packets: Iterator[_Packet]) -> Iterator[_Packet]:
+        """The clip's packets, rebased so that the opening keyframe is shown at 0."""
+        running = set(self.stops)
+        for packet in packets:
+            index = packet.stream_index
+            if index not in running:
+                continue
+            pts, dts = _pts(packet), _dts(packet)
+            if (dts if index == self.anchor else pts) >= self.stops[index]:
+                running.discard(index)
+                if not running:
+                    return
+                continue
+            offset = self.offsets[index]
+            # Audio muxed ahead of the keyframe, and frames of an open GOP that refer back.
+            if pts < offset:
+                continue
+            packet.pts, packet.dts = pts - offset, dts - offset
+            yield packet
+
+
+def _first(streams: tuple[_S, ...]) -> _S | None:
+    return streams[0] if streams else None
+
+
+def _dts(packet: _Packet) -> int:
+    # Only packets with a decode time get past the reader.
+    assert packet.dts is not None
+    return packet.dts
+
+
+def _pts(packet: _Packet) -> int:
+    return packet.pts if packet.pts is not None else _dts(packet)
+
+
+def _time_base(stream: Stream) -> Fraction:
+    if stream.time_base is None:
+        raise MediaError(f"stream {stream.index} has no time base")
+    return stream.time_base
+
+
+def _ticks(seconds: Fraction, time_base: Fraction) -> int:
+    return round(seconds / time_base)
+
+
+def _temporary_beside(path: str) -> str:
+    # Absolute for the same reason as the segment paths: "a:b.mp4" would read as a protocol.
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
+
+
+def _write_poster(video_path: str, poster_path: str) -> None:
+    """The first picture of the clip as a JPEG, decoded from the written file itself."""
+    with av.open(video_path) as clip:
+        if not clip.streams.video:
+            raise MediaError("the clip has no video to take a poster from")
+        frame = next(clip.decode(clip.streams.video[0]), None)
+    if frame is None:
+        raise MediaError("the clip's first picture cannot be decoded")
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height = frame.width, frame.height
+    # Full-range YUV is what JPEG means; the encoder refuses limited range without a waiver.
+    encoder.pix_fmt = "yuvj420p"
+    encoder.time_base = Fraction(1, 1)
+    # A fixed quality (ffmpeg's -q:v 3, what thumbnailers use), not a bit budget per picture.
+    encoder.qscale = True
+    encoder.global_quality = 3 * _QP2LAMBDA
+    picture = frame.reformat(format="yuvj420p")
+    data = b"".join(bytes(p) for p in [*encoder.encode(picture), *encoder.encode(None)])
+    with open(poster_path, "wb") as file:
+        file.write(data)
+
+
+def _format_name(container: av.container.InputContainer) -> str:
+    """The short name users know: "mp4" rather than the demuxer's "mov,mp4,m4a,3gp,3g2,mj2"."""
+    names = container.format.name.split(",")
+    if "mp4" in names:
+        return "mov" if container.metadata.get("major_brand", "").strip() == "qt" else "mp4"
+    if "webm" in names:
+        codecs = {s.codec_context.name for s in container.streams}
+        return "webm" if codecs <= {"vp8", "vp9", "av1", "opus", "vorbis"} else "mkv"
+    return names[0]
+
+
+def _index(stream: Stream) -> int:
+    return stream.index
+
+
+def _track(stream: VideoStream | AudioStream, bit_rate: int) -> dict[str, Any]:
+    if isinstance(stream, VideoStream):
+        video = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        return {
+            "type": "video",
+            "codec": video.name,
+            "bitrate": bit_rate,
+            "width": video.width,
+            "height": video.height,
+            "framerate": round(float(rate), 3) if rate else 0.0,
+        }
+    audio = stream.codec_context
+    return {
+        "type": "audio",
+        "codec": audio.name,
+        "bitrate": bit_rate,
+        "channels": audio.channels,
+        "samplerate": audio.sample_rate,
+    }
+
+
+def _measured_bit_rates(
+    container: av.container.InputContainer, indexes: list[int]
+) -> dict[int, int]:
+    """Bits per second from the packets themselves, for containers that do not state a rate."""
+    sizes = dict.fromkeys(indexes, 0)
+    spans: dict[int, tuple[int, int]] = {}
+    for packet in container.demux([container.streams[i] for i in indexes]):
+        if packet.dts is None:
+            continue
+        index = packet.stream_index
+        sizes[index] += packet.size
+        low, high = spans.get(index, (packet.dts, packet.dts))
+        spans[index] = (min(low, packet.dts), max(high, packet.dts + (packet.duration or 0)))
+    rates = {}
+    for index, (low, high) in spans.items():
+        seconds = (high - low) * _time_base(container.streams[index])
+        rates[index] = round(sizes[index] * 8 / seconds) if seconds else 0
+    return rates

@@ -1,0 +1,231 @@
+"""HLS ingest: a publisher PUTs its playlist and segments; we keep the segments as the stream's
+timeline and time them from the playlist.
+
+- A segment is stored as it arrives; the playlist that follows it gives its wall-clock start
+  (`EXT-X-PROGRAM-DATE-TIME`, or its arrival time when the publisher sends none) and duration.
+- The first file of a stream starts a broadcast (`feeds`/`started`, and a recording when the
+  token says so); a file name seen before, or a new init segment, means the publisher
+  restarted: a new broadcast. Silence longer than the idle timeout ends it (the sweeper),
+  and so does `EXT-X-ENDLIST`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mediahooks import events
+from mediahooks.assets import Status
+from mediahooks.clock import now_ms
+from mediahooks.config import Settings
+from mediahooks.media import formats, hls
+from mediahooks.media.timeline import recording_stop
+from mediahooks.store import assets, outbox, timelines, tokens
+from mediahooks.store.db import Database
+from mediahooks.store.schema import DbRow
+
+FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+STREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SEGMENT_KINDS = {".ts": "ts", ".m4s": "fragment", ".mp4": "init"}
+
+
+class IngestError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Ingest:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.root = settings.data_dir / "timelines"
+        self.limit = settings.max_segment_bytes
+
+    async def receive(
+        self, token: str, stream: str, filename: str, body: AsyncIterator[bytes]
+    ) -> None:
+        if not STREAM_NAME.fullmatch(stream):
+            raise IngestError(400, "stream names are 1-128 letters, digits, '.', '_' or '-'")
+        if not FILENAME.fullmatch(filename):
+            raise IngestError(400, f"{filename!r} is not an acceptable file name")
+        suffix = Path(filename).suffix.lower()
+        if suffix != ".m3u8" and suffix not in SEGMENT_KINDS:
+            raise IngestError(
+                400, "send an HLS playlist (.m3u8), MPEG-TS (.ts) or fMP4 (.mp4, .m4s) files"
+            )
+        async with self.db.engine.connect() as conn:
+            publisher = await tokens.by_token(conn, token)
+        if publisher is None:
+            raise IngestError(401, "unknown publish token")
+        if not tokens.allows(publisher, stream):
+            raise IngestError(403, f"this token may not publish the stream {stream!r}")
+        staged = await self._stage(body)
+        try:
+            if suffix == ".m3u8":
+                await self._playlist(publisher, stream, staged)
+            else:
+                await self._segment(publisher, stream, filename, SEGMENT_KINDS[suffix], staged)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    async def _stage(self, body: AsyncIterator[bytes]) -> Path:
+        """Write the upload to a temporary file, refusing it past the size limit."""
+        staging = self.root / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=staging)
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in body:
+                size += len(chunk)
+                if size > self.limit:
+                    out.close()
+                    os.unlink(name)
+                    raise IngestError(413, f"an upload may hold at most {self.limit} bytes")
+                out.write(chunk)
+        if size == 0:
+            os.unlink(name)
+            raise IngestError(400, "the upload is empty")
+        return Path(name)
+
+    async def _segment(
+        self, publisher: DbRow, stream: str, filename: str, expected: str, staged: Path
+    ) -> None:
+        with staged.open("rb") as f:
+            kind = formats.sniff(f.read(formats.HEAD_BYTES))
+        if kind != expected:
+            raise IngestError(400, f"{filename} is not an MPEG-TS segment or an fMP4 fragment")
+        now = now_ms()
+        async with self.db.transaction() as conn:
+            current = await timelines.live(conn, publisher.account_id, stream)
+            restarted = current is not None and (
+                kind == "init" or await timelines.has_segment(conn, current.id, filename)
+            )
+            if current is not None and (restarted or current.token_id != publisher.id):
+                await end_broadcast(conn, current, now)
+                current = None
+            if current is None:
+                current = await start_broadcast(
+                    conn, publisher, stream, "ts" if kind == "ts" else "fmp4", now
+                )
+            target = self.root / publisher.account_id / stream / str(current.id) / filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(staged, target)
+            if kind == "init":
+                await timelines.set_init(conn, current.id, str(target), now)
+            else:
+                size = target.stat().st_size
+                await timelines.add_segment(conn, current.id, filename, str(target), size, now)
+
+    async def _playlist(self, publisher: DbRow, stream: str, staged: Path) -> None:
+        try:
+            # A playlist is a few hundred bytes: reading it inline is cheaper than a thread hop.
+            playlist = hls.parse_playlist(staged.read_text(errors="replace"))  # noqa: ASYNC240
+        except hls.PlaylistError as exc:
+            raise IngestError(400, f"not an HLS media playlist: {exc}") from exc
+        now = now_ms()
+        async with self.db.transaction() as conn:
+            current = await timelines.live(conn, publisher.account_id, stream)
+            if current is None:
+                return  # nothing published yet, or already ended: nothing to time
+            waiting = await timelines.untimed(conn, current.id)
+            timings = []
+            for entry in playlist.entries:
+                name = entry.uri.rsplit("/", 1)[-1].split("?", 1)[0]
+                if name in waiting:
+                    duration = round(entry.duration * 1000)
+                    start = entry.program_date_time or waiting[name] - duration
+                    timings.append((name, start, duration))
+            await timelines.set_timing(conn, current.id, timings)
+            await split_long_recordings(conn, current)
+            if playlist.ended:
+                await end_broadcast(conn, current, now)
+
+
+def _feed(broadcast: DbRow, ended: int | None) -> events.FeedsData:
+    return events.FeedsData(
+        feed_id=broadcast.feed_id,
+        account_id=broadcast.account_id,
+        name=broadcast.stream_name,
+        stream_id=f"{broadcast.account_id}/{broadcast.stream_name}",
+        started=broadcast.started_at,
+        active=ended is None,
+        ended=ended,
+    )
+
+
+async def start_broadcast(
+    conn: AsyncConnection, publisher: DbRow, stream: str, kind: str, now: int
+) -> DbRow:
+    broadcast = await timelines.start(
+        conn,
+        account_id=publisher.account_id,
+        stream_name=stream,
+        token_id=publisher.id,
+        feed_id=uuid.uuid4().hex,
+        kind=kind,
+        now=now,
+    )
+    hook = events.feeds_hook("started", _feed(broadcast, None), now)
+    await outbox.emit(conn, publisher.account_id, hook)
+    if publisher.record:
+        await _new_recording(conn, broadcast, now)
+    return broadcast
+
+
+async def end_broadcast(conn: AsyncConnection, broadcast: DbRow, now: int) -> None:
+    """End a broadcast: `feeds`/`ended`, and its open recording now knows where it stops."""
+    ended = await timelines.end(conn, broadcast.id, now)
+    await outbox.emit(conn, ended.account_id, events.feeds_hook("ended", _feed(ended, now), now))
+    coverage = await timelines.coverage(conn, broadcast.id)
+    for recording in await assets.open_recordings(conn, broadcast.id):
+        if coverage is None:
+            await assets.transition(
+                conn, recording.id, Status.ERROR, error="the broadcast carried no media"
+            )
+        else:
+            start = _recording_start(recording, broadcast, coverage[0])
+            await assets.set_range(conn, recording.id, start, coverage[1])
+
+
+async def split_long_recordings(conn: AsyncConnection, broadcast: DbRow) -> None:
+    """A recording stops at 24 h; the broadcast goes on in the next one."""
+    coverage = await timelines.coverage(conn, broadcast.id)
+    if coverage is None:
+        return
+    for recording in await assets.open_recordings(conn, broadcast.id):
+        start = _recording_start(recording, broadcast, coverage[0])
+        stop = recording_stop(start, coverage[1], ended=False)
+        if stop is not None:
+            await assets.set_range(conn, recording.id, start, stop)
+            await _new_recording(conn, broadcast, stop)
+
+
+def _recording_start(recording: DbRow, broadcast: DbRow, covered_from: int) -> int:
+    # The first recording of a broadcast was made when its first file arrived, before any
+    # playlist said when that file's media began: it starts where the timeline starts.
+    if recording.start_time == broadcast.started_at:
+        return covered_from
+    return int(recording.start_time)
+
+
+async def _new_recording(conn: AsyncConnection, broadcast: DbRow, start: int) -> None:
+    await assets.create(
+        conn,
+        assets.NewAsset(
+            account_id=broadcast.account_id,
+            type="recording",
+            token_id=broadcast.token_id,
+            stream_name=broadcast.stream_name,
+            start_time=start,
+            broadcast_id=broadcast.id,
+            expiration=await assets.expiration_for(conn, broadcast.account_id, "recording"),
+        ),
+    )

@@ -1,0 +1,39 @@
+"""Removing an asset: `deleting`, its files gone, then `deleted` with its hook.
+
+Two transactions on purpose: the files go only once `deleting` is committed, and `deleted` is
+said only once they are gone. A crash in between leaves `deleting`, which the sweeper finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from mediahooks.assets import Status
+from mediahooks.store import assets
+from mediahooks.store.db import Database
+from mediahooks.store.schema import DbRow
+
+
+async def remove(db: Database, asset: DbRow) -> None:
+    if asset.status != Status.DELETING.value:
+        async with db.transaction() as conn:
+            asset = await assets.transition(conn, asset.id, Status.DELETING)
+    await delete_files(files_of(asset))
+    async with db.transaction() as conn:
+        await assets.transition(conn, asset.id, Status.DELETED)
+
+
+def files_of(asset: DbRow) -> list[Path]:
+    if not asset.file_path:
+        return []
+    media = Path(asset.file_path)
+    return [media, media.with_suffix(".jpg")]
+
+
+async def delete_files(paths: list[Path]) -> None:
+    def unlink() -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    await asyncio.to_thread(unlink)

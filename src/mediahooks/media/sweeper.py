@@ -1,0 +1,74 @@
+"""The sweeper: ends broadcasts that went silent, removes expired assets, forgets expired
+timeline segments. Every step is idempotent, so any number of sweepers can run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mediahooks.clock import now_ms
+from mediahooks.config import Settings
+from mediahooks.media import removal
+from mediahooks.media.ingest import end_broadcast
+from mediahooks.media.timeline import MAX_TIMELINE_MS
+from mediahooks.store import assets, timelines
+from mediahooks.store.db import Database
+from mediahooks.store.schema import accounts
+
+log = logging.getLogger("mediahooks.sweeper")
+
+DAY_MS = 86_400_000
+DEFAULT_TIMELINE_DAYS = 1
+
+
+async def sweep(db: Database, settings: Settings) -> None:
+    now = now_ms()
+    await end_idle_broadcasts(db, now - int(settings.idle_timeout * 1000), now)
+    async with db.engine.connect() as conn:
+        due = await assets.due_for_removal(conn, now)
+    for asset in due:
+        await removal.remove(db, asset)
+    await forget_expired_segments(db, now)
+
+
+async def end_idle_broadcasts(db: Database, arrived_before: int, now: int) -> None:
+    async with db.engine.connect() as conn:
+        idle = await timelines.idle(conn, arrived_before)
+    for broadcast_id in idle:
+        async with db.transaction() as conn:
+            # Re-read under lock: a segment may have arrived since, or another sweeper ended it.
+            broadcast = await timelines.get(conn, broadcast_id, lock=True)
+            if (
+                broadcast
+                and broadcast.ended_at is None
+                and broadcast.last_arrival_at < arrived_before
+            ):
+                await end_broadcast(conn, broadcast, now)
+
+
+async def forget_expired_segments(db: Database, now: int) -> None:
+    async with db.engine.connect() as conn:
+        account_ids = list((await conn.execute(select(accounts.c.id))).scalars())
+        doomed = list(await timelines.beyond_cap(conn, MAX_TIMELINE_MS))
+        for account_id in account_ids:
+            rule = (await assets.expiration_rules(conn, account_id)).get("timelines")
+            days = int(rule["days"]) if rule else DEFAULT_TIMELINE_DAYS
+            doomed += await timelines.expired_segments(conn, account_id, now - days * DAY_MS)
+    if not doomed:
+        return
+    # Rows first: a clip being cut then fails cleanly ("expired") rather than on a missing file.
+    async with db.transaction() as conn:
+        await timelines.forget_segments(conn, [s.id for s in doomed])
+    await removal.delete_files([Path(s.path) for s in doomed])
+
+
+async def run(db: Database, settings: Settings) -> None:
+    while True:
+        try:
+            await sweep(db, settings)
+        except Exception:
+            log.exception("sweep failed; trying again")
+        await asyncio.sleep(settings.sweep_interval)

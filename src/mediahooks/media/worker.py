@@ -1,0 +1,117 @@
+"""The media worker: claim an asset ready to cut, cut it in a separate process, and commit
+`complete` (or `error`) with its hook.
+
+The cut runs in a process pool so the API and the dispatcher never wait on it. The claim is a
+lease renewed while the cut runs; a worker that dies leaves the asset `processing`, its lease
+runs out, and the asset is cut again, by this worker after a restart or by another one. Only
+the first to commit moves it to `complete`, so `completed` is sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+
+from mediahooks.assets import InvalidTransition, Status
+from mediahooks.clock import now_ms
+from mediahooks.config import Settings
+from mediahooks.media import cutter
+from mediahooks.store import assets, timelines
+from mediahooks.store.db import Database
+from mediahooks.store.schema import DbRow
+
+log = logging.getLogger("mediahooks.media")
+
+LEASE_MS = 60_000
+GONE = "the requested range has left the timeline (its segments expired) before it could be cut"
+
+
+class MediaWorker:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.media_dir = settings.data_dir / "media"
+        self.owner = f"media-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        db.on_commit_wake(self._wake.set)
+
+    async def run(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.settings.media_processes, mp_context=context) as pool:
+            loops = [self._loop(pool) for _ in range(self.settings.media_processes)]
+            await asyncio.gather(*loops)
+
+    async def _loop(self, pool: ProcessPoolExecutor) -> None:
+        while True:
+            self._wake.clear()
+            async with self.db.transaction() as conn:
+                asset = await assets.claim(conn, self.owner, now_ms(), LEASE_MS)
+            if asset is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                continue
+            heartbeat = asyncio.create_task(self._keep_lease(asset.id))
+            try:
+                await self._process(asset, pool)
+            except InvalidTransition:
+                log.warning("asset %s was finished elsewhere; dropping this cut", asset.id)
+            finally:
+                heartbeat.cancel()
+
+    async def _keep_lease(self, asset_id: str) -> None:
+        while True:
+            await asyncio.sleep(LEASE_MS / 3000)
+            async with self.db.transaction() as conn:
+                await assets.renew(conn, asset_id, self.owner, now_ms() + LEASE_MS)
+
+    async def _process(self, asset: DbRow, pool: ProcessPoolExecutor) -> None:
+        async with self.db.engine.connect() as conn:
+            broadcast = await timelines.get(conn, asset.broadcast_id)
+            rows = await timelines.segments_between(
+                conn, asset.broadcast_id, asset.start_time, asset.stop_time
+            )
+        # The range must still start inside the timeline; the sweeper may have expired it.
+        if broadcast is None or not rows or rows[0].start_ms > asset.start_time + 500:
+            await self._fail(asset, GONE)
+            return
+        out = self.media_dir / asset.account_id / f"{asset.id}.mp4"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        segments = [cutter.Segment(r.path, r.start_ms, r.duration_ms) for r in rows]
+        started = now_ms()
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                pool,
+                cutter.cut,
+                segments,
+                asset.start_time,
+                asset.stop_time,
+                str(out),
+                broadcast.init_path,
+                str(out.with_suffix(".jpg")),
+            )
+        except cutter.MediaError as exc:
+            await self._fail(asset, str(exc))
+            return
+        async with self.db.transaction() as conn:
+            await assets.transition(
+                conn,
+                asset.id,
+                Status.COMPLETE,
+                metadata=result.metadata,
+                file_path=str(out),
+                file_size=result.metadata["size"],
+                start_time=result.start_ms,
+                stop_time=result.stop_ms,
+                lease_owner=None,
+                lease_until=None,
+            )
+        log.info("cut %s %s in %d ms", asset.type, asset.id, now_ms() - started)
+
+    async def _fail(self, asset: DbRow, reason: str) -> None:
+        log.warning("asset %s errored: %s", asset.id, reason)
+        async with self.db.transaction() as conn:
+            await assets.transition(conn, asset.id, Status.ERROR, error=reason)

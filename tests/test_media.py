@@ -1,0 +1,277 @@
+"""Media end to end: a synthetic stream pushed over HTTP, clips and recordings cut with PyAV,
+their hooks at a real receiver, their files through signed links. Both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from typing import Any
+
+import aiohttp
+import av
+import pytest
+
+from conftest import Api, ApiFactory, Receiver, eventually
+from mediahooks.clock import iso, now_ms
+from mediahooks.media import publisher, synthetic
+from mediahooks.media.sweeper import forget_expired_segments
+
+SMALL = {"width": 320, "height": 180, "fps": 30}
+
+
+async def token(api: Api, *streams: str, record: bool = False, clip: bool = True) -> dict[str, Any]:
+    body = {
+        "label": "camera",
+        "streams": [{"streamName": s, "isRegex": False} for s in streams],
+        "record": record,
+        "clip": clip and not record,
+    }
+    data: dict[str, Any] = await api.ok("POST", "/api/publish_token", body)
+    return data
+
+
+async def push(
+    api: Api, tok: dict[str, Any], stream: str, seconds: float, kind: str = "ts", ago: float = 1
+) -> int:
+    """Publish a synthetic stream that ended ``ago`` seconds ago; return its wall-clock start."""
+    start = now_ms() - int((seconds + ago) * 1000)
+    segments = synthetic.iter_segments(seconds, kind, **SMALL)  # type: ignore[arg-type]
+    await publisher.publish(
+        f"{api.url}/ingest/{stream}", tok["token"], segments, realtime=False, start_ms=start
+    )
+    return start
+
+
+async def clip(api: Api, stream: str, start: int, stop: int, **extra: Any) -> list[Any]:
+    body = {"streamName": stream, "startTime": iso(start), "stopTime": iso(stop), **extra}
+    data: list[Any] = await api.ok("POST", "/api/v3/media/assets", body)
+    return data
+
+
+async def hooks_for(receiver: Receiver, path: str, asset_id: str, count: int) -> list[str]:
+    async def enough() -> bool:
+        return len(events_of(receiver, path, asset_id)) >= count
+
+    await eventually(enough, timeout=60)
+    return events_of(receiver, path, asset_id)
+
+
+def events_of(receiver: Receiver, path: str, asset_id: str) -> list[str]:
+    return [
+        r.json["event"]
+        for r in receiver.at(path)
+        if r.json["type"] == "media" and r.json["data"]["mediaAssetId"] == asset_id
+    ]
+
+
+async def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
+    async with aiohttp.ClientSession() as s, s.get(url, headers=headers) as resp:
+        return resp.status, await resp.read(), resp.headers
+
+
+def media_of(data: bytes) -> tuple[float, set[str]]:
+    with av.open(io.BytesIO(data)) as container:
+        kinds = {s.type for s in container.streams}
+        assert container.duration is not None
+        return container.duration / 1_000_000, kinds
+
+
+@pytest.mark.parametrize("kind", ["ts", "fmp4"])
+async def test_a_clip_from_a_pushed_stream_reaches_the_receiver_and_downloads(
+    api: Api, receiver: Receiver, kind: str
+) -> None:
+    await api.webhook(receiver.url + "/media")
+    tok = await token(api, "cam")
+    start = await push(api, tok, "cam", 40, kind)
+    (asset,) = await clip(api, "cam", start + 10_000, start + 25_000)
+    assert asset["status"] == "processing" and asset["type"] == "clip"
+    assert await hooks_for(receiver, "/media", asset["id"], 2) == ["processing", "completed"]
+    done = await api.ok("GET", f"/api/v3/media/assets/{asset['id']}")
+    assert done["status"] == "complete"
+    meta = done["metadata"]
+    assert meta["format"] == "mp4" and meta["size"] > 0
+    assert {t["type"] for t in meta["tracks"]} == {"video", "audio"}
+    status, body, headers = await fetch(done["download"]["downloadUrl"])
+    assert status == 200 and headers["Content-Type"] == "video/mp4"
+    duration, kinds = media_of(body)
+    assert kinds == {"video", "audio"}
+    # 15 s, plus at most one keyframe interval (1 s) of snap at the start.
+    assert 14.5 <= duration <= 16.5
+    assert len(body) == meta["size"]
+    # Range requests serve a part of the file.
+    status, part, _ = await fetch(done["download"]["downloadUrl"], {"Range": "bytes=0-99"})
+    assert status == 206 and part == body[:100]
+    completed = [r.json for r in receiver.at("/media") if r.json["event"] == "completed"][0]
+    assert completed["data"]["metadata"]["duration"] == pytest.approx(duration, abs=0.1)
+
+
+async def test_a_recording_covers_its_broadcast(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    api = await api_factory(idle_timeout=1)
+    await api.webhook(receiver.url + "/rec")
+    await api.ok(
+        "POST",
+        "/api/webhooks",
+        {"url": receiver.url + "/feeds", "isFeedHooks": True, "isMediaHooks": False},
+    )
+    tok = await token(api, "stage", record=True)
+    await push(api, tok, "stage", 15)
+
+    async def recorded() -> bool:
+        listed = await api.ok("GET", "/api/v3/media/assets?type=recording&status=complete")
+        return len(listed) == 1
+
+    await eventually(recorded, timeout=60)
+    (rec,) = await api.ok("GET", "/api/v3/media/assets?type=recording&status=complete")
+    assert rec["feed"]["tokenId"] == tok["id"]
+    assert await hooks_for(receiver, "/rec", rec["id"], 2) == ["processing", "completed"]
+    read = await api.ok("GET", f"/api/v3/media/assets/{rec['id']}")
+    _, body, _ = await fetch(read["download"]["downloadUrl"])
+    duration, _ = media_of(body)
+    assert 14 <= duration <= 16
+    feeds = [r.json["event"] for r in await receiver.wait_for(2, "/feeds")]
+    assert feeds == ["started", "ended"]
+
+
+async def test_a_range_without_a_timeline_is_refused(api: Api) -> None:
+    tok = await token(api, "cam")
+    start = await push(api, tok, "cam", 12)
+    now = now_ms()
+    for stream, lo, hi in [
+        ("cam", now - 3_600_000, now - 3_500_000),  # before the stream existed
+        ("elsewhere", start, start + 11_000),  # a stream never published
+    ]:
+        status, body = await api.call(
+            "POST",
+            "/api/v3/media/assets",
+            {"streamName": stream, "startTime": iso(lo), "stopTime": iso(hi)},
+        )
+        assert status == 400
+        assert body["data"]["message"].startswith("No timelines found matching clipping")
+
+
+@pytest.mark.parametrize(
+    ("offset_start", "offset_stop", "message"),
+    [
+        (-5_000, 0, "at least 10 s"),
+        (-10 * 3_600_000, 0, "at most 8 h"),
+        (60_000, 80_000, "in the past"),
+        (-20_000, 60_000, "future"),
+        (-10_000, -30_000, "after startTime"),
+    ],
+)
+async def test_impossible_ranges_are_refused(
+    api: Api, offset_start: int, offset_stop: int, message: str
+) -> None:
+    now = now_ms()
+    status, body = await api.call(
+        "POST",
+        "/api/v3/media/assets",
+        {
+            "streamName": "cam",
+            "startTime": iso(now + offset_start),
+            "stopTime": iso(now + offset_stop),
+        },
+    )
+    assert status == 400 and message in body["data"]["message"]
+
+
+async def test_a_range_that_expires_while_its_clip_waits_errors(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    # No workers: the clip waits in `processing` while its timeline expires.
+    waiting = await api_factory(dispatch=False)
+    await waiting.webhook(receiver.url + "/late")
+    await waiting.ok("PUT", "/api/v3/account/media/expiration", {"timelines": {"days": 1}})
+    tok = await token(waiting, "cam")
+    day = 86_400
+    start = await push(waiting, tok, "cam", 12, ago=day + 5)
+    (asset,) = await clip(waiting, "cam", start, start + 11_000)
+    await forget_expired_segments(waiting.service.db, now_ms())
+    await api_factory()  # now the workers run
+    assert await hooks_for(receiver, "/late", asset["id"], 2) == ["processing", "errored"]
+    errored = [r.json for r in receiver.at("/late") if r.json["event"] == "errored"][0]
+    assert "left the timeline" in errored["data"]["metadata"]["error"]
+    read = await waiting.ok("GET", f"/api/v3/media/assets/{asset['id']}")
+    assert read["status"] == "error" and "left the timeline" in read["error"]
+
+
+async def test_an_expired_asset_is_deleted_with_its_file(api: Api, receiver: Receiver) -> None:
+    await api.webhook(receiver.url + "/expiry")
+    tok = await token(api, "cam")
+    start = await push(api, tok, "cam", 12)
+    expires = now_ms() + 4_000
+    (asset,) = await clip(api, "cam", start, start + 11_000, expiration=iso(expires))
+    assert await hooks_for(receiver, "/expiry", asset["id"], 2) == ["processing", "completed"]
+    read = await api.ok("GET", f"/api/v3/media/assets/{asset['id']}")
+    link = read["download"]["downloadUrl"]
+    assert (await fetch(link))[0] == 200
+    events = await hooks_for(receiver, "/expiry", asset["id"], 3)
+    assert events == ["processing", "completed", "deleted"]
+    assert time.time() * 1000 >= expires
+    status, _ = await api.call("GET", f"/api/v3/media/assets/{asset['id']}")
+    assert status == 404
+    status, body, _ = await fetch(link)
+    assert status == 404 and b"gone" in body
+    media_dir = api.service.settings.data_dir / "media"
+    assert not list(media_dir.rglob(f"{asset['id']}*"))
+
+
+async def test_delete_through_the_api_and_idempotent_requests(api: Api, receiver: Receiver) -> None:
+    await api.webhook(receiver.url + "/del")
+    tok = await token(api, "cam")
+    start = await push(api, tok, "cam", 12)
+    body = {"streamName": "cam", "startTime": iso(start), "stopTime": iso(start + 11_000)}
+    key = {"Idempotency-Key": "clip-once"}
+    first = await api.ok("POST", "/api/v3/media/assets", body, headers=key)
+    again = await api.ok("POST", "/api/v3/media/assets", body, headers=dict(key))
+    assert [a["id"] for a in again] == [a["id"] for a in first]
+    asset_id = first[0]["id"]
+    status, refused = await api.call("DELETE", f"/api/v3/media/assets?id={asset_id}")
+    assert await hooks_for(receiver, "/del", asset_id, 2) == ["processing", "completed"]
+    done = await api.ok("DELETE", f"/api/v3/media/assets?id={asset_id}&id={'0' * 32}")
+    assert done["itemsDeleted"] == 1
+    assert done["errors"] == [{"id": "0" * 32, "error": "not found"}]
+    assert await hooks_for(receiver, "/del", asset_id, 3) == ["processing", "completed", "deleted"]
+    listed = await api.ok("GET", "/api/v3/media/assets?status=complete&status=error")
+    assert asset_id not in [a["id"] for a in listed]
+    assert len(events_of(receiver, "/del", asset_id)) == 3  # one clip, not two
+
+
+async def put(api: Api, path: str, data: bytes, tok: str | None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.put(f"{api.url}/ingest/{path}", data=data, headers=headers) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None) if resp.status >= 400 else None
+
+
+async def test_bad_uploads_are_refused_and_hurt_no_one(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    api = await api_factory(max_segment_bytes=256 * 1024)
+    await api.webhook(receiver.url + "/ok")
+    good = await token(api, "cam")
+    other = await token(api, "studio-*", clip=True)
+    cases = [
+        ("cam/index0.ts", b"\x00garbage" * 100, good["token"], 400, "not an MPEG-TS"),
+        ("cam/index0.ts", b"", good["token"], 400, "empty"),
+        ("cam/notes.txt", b"hello", good["token"], 400, "HLS playlist"),
+        ("cam/index.m3u8", b"<html>nope</html>", good["token"], 400, "playlist"),
+        ("cam/index0.ts", b"\x47" * 188, "wrong-token", 401, "unknown publish token"),
+        ("cam/index0.ts", b"\x47" * 188, None, 401, "Missing publish token"),
+        ("studio/index0.ts", b"\x47" * 188, good["token"], 403, "may not publish"),
+        ("cam/big.ts", b"\x47" + b"\x00" * 300_000, good["token"], 413, "at most"),
+    ]
+    publishing = asyncio.create_task(push(api, good, "cam", 12))
+    for path, data, tok, status, message in cases:
+        got, body = await put(api, path, data, tok)
+        assert got == status, (path, body)
+        assert message in body["data"]["message"], body
+    start = await publishing
+    (asset,) = await clip(api, "cam", start, start + 11_000)
+    assert await hooks_for(receiver, "/ok", asset["id"], 2) == ["processing", "completed"]
+    assert other["id"] != good["id"]
