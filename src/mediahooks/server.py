@@ -8,9 +8,25 @@ from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mediahooks.api.app import create_app
 from mediahooks.service import Service
+
+
+class HalfCloseProtocol(HttpToolsProtocol):
+    """HTTP that answers a client which half-closed its connection after a complete request.
+
+    ffmpeg's HLS `-method PUT` shuts down its sending side once a body is sent, then reads the
+    answer. asyncio's default treats that end-of-file as a lost connection and the body already
+    received is dropped; keep the connection while a complete request waits for its response.
+    """
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        cycle = self.cycle
+        if cycle is not None and not cycle.more_body and not cycle.response_complete:
+            return True
+        return None
 
 
 @dataclass
@@ -35,6 +51,7 @@ async def start(
         lifespan="off",
         log_level="warning",
         server_header=False,
+        http=HalfCloseProtocol,
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)

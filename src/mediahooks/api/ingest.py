@@ -23,7 +23,8 @@ async def _receive(request: Request, token: str, stream: str, filename: str) -> 
     return Response(status_code=201)
 
 
-@router.api_route("/t/{token}/{stream}/{filename}", methods=["PUT", "POST"])
+@router.put("/t/{token}/{stream}/{filename}")
+@router.post("/t/{token}/{stream}/{filename}", include_in_schema=False)
 async def upload_with_path_token(
     request: Request, token: str, stream: str, filename: str
 ) -> Response:
@@ -31,7 +32,8 @@ async def upload_with_path_token(
     return await _receive(request, token, stream, filename)
 
 
-@router.api_route("/{stream}/{filename}", methods=["PUT", "POST"])
+@router.put("/{stream}/{filename}")
+@router.post("/{stream}/{filename}", include_in_schema=False)
 async def upload(request: Request, stream: str, filename: str) -> Response:
     """Upload a playlist or segment with `Authorization: Bearer <publish token>`."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

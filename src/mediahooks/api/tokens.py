@@ -44,9 +44,9 @@ class TokenFields(BaseModel):
     clip: StrictBool | None = None
 
     def columns(self) -> dict[str, Any]:
-        values = self.model_dump(exclude_unset=True, exclude_none=True)
-        if "streams" in values:
-            values["streams"] = json.dumps(values["streams"])
+        values = self.model_dump(exclude_unset=True, exclude_none=True, exclude={"streams"})
+        if self.streams is not None:
+            values["streams"] = json.dumps([rule.model_dump() for rule in self.streams])
         return values
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -204,22 +206,45 @@ class Dispatcher:
             batch = [await self._results.get()]
             while not self._results.empty() and len(batch) < 1000:
                 batch.append(self._results.get_nowait())
-            while True:
-                try:
-                    async with self.db.transaction() as conn:
-                        await store.record(
-                            conn,
-                            batch,
-                            now_ms(),
-                            int(self.policy.disable_for * 1000),
-                            int(self.policy.disable_after * 1000),
-                        )
-                    break
-                except Exception:
-                    # The lease keeps these deliveries ours for a while; keep trying to write.
-                    log.exception("recording %d attempts failed; retrying", len(batch))
-                    await asyncio.sleep(0.5)
+            await self._write(batch)
             self._inflight -= len(batch)
             for _ in batch:
                 self._results.task_done()
             self._wake.set()
+
+    async def _write(self, batch: list[store.Result]) -> None:
+        """Write a batch; when it fails, find the result that cannot be stored.
+
+        The leases keep these deliveries ours meanwhile. One result the database refuses is
+        stored without what the endpoint answered rather than holding up the others.
+        """
+        for tries in itertools.count():
+            try:
+                async with self.db.transaction() as conn:
+                    await store.record(
+                        conn,
+                        batch,
+                        now_ms(),
+                        int(self.policy.disable_for * 1000),
+                        int(self.policy.disable_after * 1000),
+                    )
+                return
+            except Exception:
+                log.exception("recording %d attempts failed; retrying", len(batch))
+            if len(batch) > 1:
+                for result in batch:
+                    await self._write([result])
+                return
+            if tries >= 2:
+                batch = [_without_answer(batch[0])]
+            await asyncio.sleep(min(5.0, 0.5 * (tries + 1)))
+
+
+def _without_answer(result: store.Result) -> store.Result:
+    attempt = dict(
+        result.attempt,
+        response_headers="{}",
+        response_body="",
+        error_message="the endpoint's answer could not be stored",
+    )
+    return dataclasses.replace(result, attempt=attempt, last_error=attempt["error_message"])

@@ -57,6 +57,8 @@ def refusal(address: IPAddress, allowed: Sequence[Network] = ()) -> str | None:
 
 def check_url(url: str) -> tuple[str, int]:
     """The host and port of an http(s) URL, or ValueError with a reason a person can act on."""
+    if url != url.strip() or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise ValueError("url must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ValueError("url must start with http:// or https://")
@@ -65,10 +67,12 @@ def check_url(url: str) -> tuple[str, int]:
     if parts.username or parts.password:
         raise ValueError("url must not carry credentials")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port
     except ValueError as exc:
         raise ValueError(f"url has an invalid port: {exc}") from exc
-    return parts.hostname, port
+    if port == 0:
+        raise ValueError("url has an invalid port: 0")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 async def resolve(host: str, port: int, allowed: Sequence[Network] = ()) -> list[IPAddress]:
@@ -84,7 +88,7 @@ async def resolve(host: str, port: int, allowed: Sequence[Network] = ()) -> list
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a label over 63 characters
             raise TargetRefused("dns", f"cannot resolve {host}: {exc}") from exc
         addresses = list(
             dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)

@@ -111,8 +111,8 @@ class Sender:
                 return Response(
                     duration_ms=elapsed(),
                     status=status,
-                    headers=dict(resp.headers),
-                    body=payload.decode("utf-8", errors="replace"),
+                    headers={k: storable(v) for k, v in resp.headers.items()},
+                    body=storable(payload.decode("utf-8", errors="replace")),
                     error_kind=kind,
                     error_message=message,
                 )
@@ -120,7 +120,7 @@ class Sender:
             return Response(elapsed(), error_kind=exc.kind, error_message=str(exc))
         except Exception as exc:  # every transport failure is an outcome, not a crash
             kind, message = _classify_error(exc, self.timeout)
-            return Response(elapsed(), error_kind=kind, error_message=message)
+            return Response(elapsed(), error_kind=kind, error_message=storable(message))
 
     async def _check_literal(self, url: str) -> None:
         # aiohttp skips the resolver for IP literals, so those are checked here.
@@ -130,6 +130,11 @@ class Sender:
         except ValueError:
             return
         await guard.resolve(host, port, self.allowed)
+
+
+def storable(text: str) -> str:
+    """Text any database keeps: PostgreSQL refuses NUL characters in text."""
+    return text.replace("\x00", "\ufffd")
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 # Bounds that no live stream comes near; beyond them the input is broken or hostile, and a
@@ -230,17 +230,13 @@ def _fill_dates(entries: list[Entry]) -> list[Entry]:
         if entry.program_date_time is not None:
             anchor, elapsed = entry.program_date_time, 0.0
         else:
-            filled[i] = _dated(entry, anchor + round(elapsed * 1000))
+            filled[i] = replace(entry, program_date_time=anchor + round(elapsed * 1000))
         elapsed += entry.duration
     anchor, elapsed = filled[first].program_date_time or 0, 0.0
     for i in range(first - 1, -1, -1):
         elapsed += filled[i].duration
-        filled[i] = _dated(filled[i], anchor - round(elapsed * 1000))
+        filled[i] = replace(filled[i], program_date_time=anchor - round(elapsed * 1000))
     return filled
-
-
-def _dated(entry: Entry, epoch_ms: int) -> Entry:
-    return Entry(entry.uri, entry.duration, epoch_ms, entry.discontinuity)
 
 
 def _target_duration(playlist: Playlist) -> int:
