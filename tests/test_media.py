@@ -277,3 +277,41 @@ async def test_bad_uploads_are_refused_and_hurt_no_one(
     (asset,) = await clip(api, "cam", start, start + 11_000)
     assert await hooks_for(receiver, "/ok", asset["id"], 2) == ["processing", "completed"]
     assert other["id"] != good["id"]
+
+
+async def test_a_restart_inside_the_range_gives_one_clip_per_timeline(
+    api: Api, receiver: Receiver
+) -> None:
+    await api.webhook(receiver.url + "/restart")
+    tok = await token(api, "cam")
+    first = await push(api, tok, "cam", 12, ago=20)
+    second = await push(api, tok, "cam", 12, ago=2)
+    made = await clip(api, "cam", first + 2_000, second + 10_000)
+    assert len(made) == 2
+    for asset in made:
+        assert await hooks_for(receiver, "/restart", asset["id"], 2) == [
+            "processing",
+            "completed",
+        ]
+    a, b = [await api.ok("GET", f"/api/v3/media/assets/{m['id']}") for m in made]
+    assert a["stopTime"] <= b["startTime"]
+
+
+async def test_a_cut_interrupted_by_a_crash_is_redone_and_completed_once(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    from mediahooks.store import assets as asset_store
+
+    idle = await api_factory(dispatch=False)
+    await idle.webhook(receiver.url + "/crash")
+    tok = await token(idle, "cam")
+    start = await push(idle, tok, "cam", 12)
+    (asset,) = await clip(idle, "cam", start, start + 11_000)
+    # A worker claims the asset and dies mid-cut: its lease is all that is left of it.
+    async with idle.service.db.transaction() as conn:
+        claimed = await asset_store.claim(conn, "worker-that-died", now_ms(), 1_500)
+    assert claimed is not None and claimed.id == asset["id"]
+    await api_factory()
+    assert await hooks_for(receiver, "/crash", asset["id"], 2) == ["processing", "completed"]
+    await asyncio.sleep(1)
+    assert events_of(receiver, "/crash", asset["id"]) == ["processing", "completed"]

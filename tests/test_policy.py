@@ -129,3 +129,42 @@ def test_allow_list() -> None:
 def test_only_plain_http_urls(url: str) -> None:
     with pytest.raises(ValueError):
         check_url(url)
+
+
+def test_clip_pieces_follow_the_timelines() -> None:
+    from mediahooks.media.timeline import Span, pieces
+
+    spans = [Span(2, 7, 100_000, 200_000), Span(1, 7, 0, 90_000)]
+    assert pieces(spans, 50_000, 150_000) == [
+        Span(1, 7, 50_000, 90_000),
+        Span(2, 7, 100_000, 150_000),
+    ]
+    assert pieces(spans, 89_500, 100_400) == []  # the leftovers are too short to be clips
+    assert pieces(spans, 300_000, 400_000) == []
+
+
+def test_recordings_split_at_24_hours() -> None:
+    from mediahooks.media.timeline import MAX_RECORDING_MS, recording_stop
+
+    assert recording_stop(0, 3_600_000, ended=False) is None
+    assert recording_stop(0, 3_600_000, ended=True) == 3_600_000
+    assert recording_stop(0, MAX_RECORDING_MS + 5_000, ended=False) == MAX_RECORDING_MS
+    assert recording_stop(0, MAX_RECORDING_MS + 5_000, ended=True) == MAX_RECORDING_MS
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "reason"),
+    [
+        (0, 5_000, "at least 10 s"),
+        (0, 9 * 3_600_000, "at most 8 h"),
+        (200_000, 300_000, "in the past"),
+        (0, 150_000, "future"),
+        (50_000, 40_000, "after startTime"),
+        (0, 60_000, None),
+    ],
+)
+def test_clip_ranges(start: int, stop: int, reason: str | None) -> None:
+    from mediahooks.media.timeline import check_range
+
+    got = check_range(start, stop, now_ms=100_000 if stop < 9 * 3_600_000 else 10 * 3_600_000)
+    assert (got is None) if reason is None else (reason in (got or ""))
