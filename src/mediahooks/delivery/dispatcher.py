@@ -28,6 +28,7 @@ from mediahooks.store.db import CHANNEL, Database
 
 log = logging.getLogger("mediahooks.delivery")
 
+LEASE_MS = 10_000
 GONE_REASON = "the endpoint answered 410 Gone; re-enable the webhook once it accepts hooks again"
 
 
@@ -84,7 +85,9 @@ class Dispatcher:
         self.settings = settings
         self.policy = settings.policy
         self.owner = name or f"worker-{uuid.uuid4().hex[:12]}"
-        self.lease_ms = int((settings.attempt_timeout + 5) * 1000)
+        # Short leases, renewed while attempts run: a worker that dies frees its deliveries (and
+        # its share of each webhook's concurrency) within seconds, whatever the attempt timeout.
+        self.lease_ms = LEASE_MS
         self._wake = asyncio.Event()
         self._results: asyncio.Queue[store.Result] = asyncio.Queue()
         self._inflight = 0
@@ -101,6 +104,7 @@ class Dispatcher:
         )
         async with sender:
             writer = asyncio.create_task(self._write_results())
+            renewer = asyncio.create_task(self._renew_leases())
             try:
                 await self._claim_loop(sender)
             finally:
@@ -108,9 +112,10 @@ class Dispatcher:
                     await asyncio.wait(self._tasks, timeout=self.settings.attempt_timeout + 1)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._results.join(), timeout=10)
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                for task in (writer, renewer):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 if listener is not None:
                     await listener.close()
 
@@ -159,6 +164,16 @@ class Dispatcher:
             # for a wake-up, which every finished attempt and every re-enable sends.
             wait = poll if due is None or due <= now else min(poll, (due - now) / 1000)
             await self._sleep(wait)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ms / 4000)
+            if self._inflight:
+                try:
+                    async with self.db.transaction() as conn:
+                        await store.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
+                except Exception:
+                    log.exception("renewing leases failed; trying again")
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -223,6 +238,7 @@ class Dispatcher:
                 async with self.db.transaction() as conn:
                     await store.record(
                         conn,
+                        self.owner,
                         batch,
                         now_ms(),
                         int(self.policy.disable_for * 1000),

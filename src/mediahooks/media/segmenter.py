@@ -128,10 +128,14 @@ class Cutter(Generic[T]):
         if not self._open:
             return []
         self._open[-1].end = end
-        self._open[-1].items.extend(item for _, item in self._audio)
-        self._audio.clear()
         done = list(self._open)
         self._open.clear()
+        for cut in done[:-1]:
+            assert cut.end is not None
+            while self._audio and self._audio[0][0] < cut.end:
+                cut.items.append(self._audio.popleft()[1])
+        done[-1].items.extend(item for _, item in self._audio)
+        self._audio.clear()
         return done
 
     def _complete(self) -> list[Cut[T]]:

@@ -88,15 +88,12 @@ async def claim(
         earlier.c.status == PENDING,
         earlier.c.id < d.c.id,
     )
-    ranked = (
-        select(
-            d.c.id,
-            d.c.next_attempt_at,
-            room.label("room"),
-            func.row_number()
-            .over(partition_by=d.c.webhook_id, order_by=(d.c.next_attempt_at, d.c.id))
-            .label("rank"),
-        )
+    # Walk the due index in order and stop after a few batches' worth of claimable rows, so a
+    # claim costs the same with a hundred or a hundred thousand deliveries queued. Rows that
+    # cannot be claimed (ordering, a full or disabled webhook) are skipped, never counted, so
+    # they cannot crowd other webhooks out of the window.
+    due = (
+        select(d.c.id, d.c.webhook_id, d.c.next_attempt_at, room.label("room"))
         .select_from(
             d.join(webhooks, webhooks.c.id == d.c.webhook_id).outerjoin(
                 leased, leased.c.webhook_id == d.c.webhook_id
@@ -111,8 +108,18 @@ async def claim(
             room > 0,
             is_head,
         )
-        .subquery("ranked")
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(limit * 4)
+        .subquery("due")
     )
+    ranked = select(
+        due.c.id,
+        due.c.next_attempt_at,
+        due.c.room,
+        func.row_number()
+        .over(partition_by=due.c.webhook_id, order_by=(due.c.next_attempt_at, due.c.id))
+        .label("rank"),
+    ).subquery("ranked")
     chosen = (
         select(ranked.c.id)
         .where(ranked.c.rank <= ranked.c.room)
@@ -184,18 +191,27 @@ async def next_due(conn: AsyncConnection, now: int) -> int | None:
 
 async def record(
     conn: AsyncConnection,
+    owner: str,
     results: list[Result],
     now: int,
     disable_for_ms: int,
     disable_after_ms: int,
 ) -> None:
-    """Write a batch of attempts and their verdicts in one transaction."""
+    """Write a batch of attempts and their verdicts in one transaction.
+
+    A delivery whose lease another worker took over keeps that worker's verdict; the attempt
+    is logged all the same.
+    """
     if not results:
         return
     await conn.execute(insert(attempts), [r.attempt for r in results])
     await conn.execute(
         update(deliveries)
-        .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == PENDING)
+        .where(
+            deliveries.c.id == bindparam("b_id"),
+            deliveries.c.status == PENDING,
+            deliveries.c.lease_owner == owner,
+        )
         .values(
             status=bindparam("b_status"),
             tries=bindparam("b_tries"),
@@ -359,6 +375,15 @@ async def recover(conn: AsyncConnection, webhook_id: int, since: int, now: int) 
     if result.rowcount:
         mark_wake(conn)
     return int(result.rowcount)
+
+
+async def renew_leases(conn: AsyncConnection, owner: str, until: int) -> None:
+    """Keep this worker's leases alive while its attempts run."""
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.lease_owner == owner, deliveries.c.status == PENDING)
+        .values(lease_until=until)
+    )
 
 
 async def backlog(conn: AsyncConnection, now: int) -> tuple[int, int | None]:
