@@ -15,12 +15,12 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     Callable,
-    Generator,
     Iterable,
     Iterator,
 )
 from contextlib import aclosing
 from dataclasses import dataclass, replace
+from types import GeneratorType
 from typing import Any
 
 import aiohttp
@@ -30,7 +30,9 @@ from mediahooks.media.hls import Entry, Playlist, render_playlist
 from mediahooks.media.segmenter import SegmentFile
 
 PLAYLIST_NAME = "index.m3u8"
-WINDOW = 6  # entries in the sliding playlist, as ffmpeg's default hls_list_size is 5..6
+# Entries in the sliding playlist: about what ffmpeg keeps (5), so an ingest that missed an
+# update still finds every segment in the next one.
+WINDOW = 6
 TOKEN_PATH = "/ingest/t/"
 
 _CONTENT_TYPES = {
@@ -184,7 +186,7 @@ async def _end_quietly(sender: _Sender, window: PlaylistWindow) -> None:
 
 
 class _Sender:
-    def __init__(self, session: aiohttp.ClientSession, base: str, headers: dict[str, str]):
+    def __init__(self, session: aiohttp.ClientSession, base: str, headers: dict[str, str]) -> None:
         self._session = session
         self._base = base
         self._headers = headers
@@ -229,8 +231,9 @@ async def _each(
                 return
             yield produced
     finally:
-        # A generator left half-way holds encoders: let it release them now.
-        if isinstance(iterator, Generator):
+        # A generator left half-way holds encoders: let it release them now, unless a thread
+        # is still inside it (cancelled mid-segment): it then goes when that thread is done.
+        if isinstance(iterator, GeneratorType) and not iterator.gi_running:
             iterator.close()
 
 

@@ -112,31 +112,31 @@ class _TestCard:
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         # Each plane's bars, twice over: a scrolled row is then one slice.
-        self._rows = [_bars_row(width >> (plane > 0), plane) * 2 for plane in range(3)]
+        self._rows = [_bars_row(width >> min(plane, 1), plane) * 2 for plane in range(3)]
 
     def frame(self, index: int, fps: int) -> av.VideoFrame:
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
         offset = index * _SCROLL_PX % self.width
         for plane_index, plane in enumerate(frame.planes):
-            shift = offset >> (plane_index > 0)
-            row = self._rows[plane_index]
-            width = self.width >> (plane_index > 0)
-            line = row[shift : shift + width].ljust(plane.line_size, b"\0")
-            data = bytearray(line * (self.height >> (plane_index > 0)))
-            self._draw_number(data, plane.line_size, index, plane_index)
+            sub = 1 if plane_index else 0  # chroma planes are half the size each way
+            width, height = self.width >> sub, self.height >> sub
+            line = self._rows[plane_index][offset >> sub :][:width].ljust(plane.line_size, b"\0")
+            data = bytearray(line * height)
+            self._draw_number(data, plane.line_size, height, index, sub)
             plane.update(bytes(data))
         frame.pts = index
         frame.time_base = Fraction(1, fps)
         return frame
 
-    def _draw_number(self, data: bytearray, stride: int, number: int, plane: int) -> None:
+    def _draw_number(self, data: bytearray, stride: int, rows: int, number: int, sub: int) -> None:
         # Drawn in every plane: the bars' colour must not tint the box or the digits.
-        sub = int(plane > 0)
         text = str(number)
         scale = max(2, self.height // 40 // 2 * 2) >> sub
         left = top = scale * 2
         width, height = (len(text) * 4 + 1) * scale, 7 * scale
-        _fill(data, stride, left, top, width, height, _BLACK if not sub else 128)
+        if left + width > self.width >> sub or top + height > rows:
+            return  # a picture too small for the number goes without
+        _fill(data, stride, left, top, width, height, 128 if sub else _BLACK)
         if sub:
             return
         for position, char in enumerate(text):
