@@ -54,7 +54,8 @@ def test_demo_shows_a_verified_delivery(tmp_path: Path) -> None:
     out = run_until(
         ["serve", "--demo", "--port", "0", "--data-dir", str(tmp_path)],
         {"MEDIAHOOKS_API_SECRET": "given-secret"},
-        r"both signatures verified",
+        r"got media/completed for demo .*both signatures verified",
+        timeout=90,
     )
     assert "shown once" not in out  # given up front, so nothing to show
 

@@ -2,10 +2,14 @@
 
 A receiver is mounted on the server itself (`/demo/receiver`), subscribed as a webhook of the
 first account, and sent a test event; each hook it gets is verified with both signature schemes
-and printed. The event travels the real path: outbox, dispatcher, signatures, attempt log.
+and printed. Then a synthetic stream is published over HLS and a 10 s clip of it requested:
+its `processing` and `completed` hooks arrive the same way. Everything travels the real path:
+ingest, outbox, media worker, dispatcher, signatures, attempt log.
 """
 
 from __future__ import annotations
+
+import json
 
 from fastapi import FastAPI, Request, Response
 from rich.console import Console
@@ -14,11 +18,12 @@ from sqlalchemy import select
 from mediahooks import events, signing
 from mediahooks.clock import now_ms
 from mediahooks.service import Service
-from mediahooks.store import outbox
+from mediahooks.store import outbox, tokens
 from mediahooks.store import webhooks as store
 from mediahooks.store.schema import webhooks
 
 PATH = "/demo/receiver"
+STREAM = "demo"
 
 
 def mount(app: FastAPI, service: Service, console: Console) -> None:
@@ -73,4 +78,38 @@ async def subscribe_and_send(service: Service, base_url: str, console: Console) 
         emitted = await outbox.emit(conn, service.account_id, hook, ignore_filters=True)
     console.print(
         f"  demo       webhook {existing} -> {url}; sent a test media event ({emitted.msg_id})"
+    )
+    await _publish_and_clip(service, base_url, console)
+
+
+async def _publish_and_clip(service: Service, base_url: str, console: Console) -> None:
+    from mediahooks.media import clips, publisher, synthetic
+
+    async with service.db.transaction() as conn:
+        token = await tokens.create(
+            conn,
+            service.account_id,
+            {
+                "label": "demo",
+                "streams": json.dumps([{"streamName": STREAM, "isRegex": False}]),
+                "record": False,
+                "clip": True,
+            },
+        )
+    seconds = 12
+    start = now_ms() - (seconds + 1) * 1000
+    console.print(f"  demo       publishing {seconds} s of a synthetic stream to {STREAM!r}...")
+    segments = synthetic.iter_segments(seconds, "ts", width=320, height=180)
+    await publisher.publish(f"{base_url}/ingest/{STREAM}", token.token, segments, False, start)
+    async with service.db.transaction() as conn:
+        (asset,) = await clips.request(
+            conn,
+            service.account_id,
+            clips.ClipRequest(STREAM, start + 1000, start + 11_000),
+            now_ms(),
+        )
+    console.print(
+        f"  demo       requested a 10 s clip ({asset.id}); once complete, read it with\n"
+        f"             curl -H 'Authorization: Bearer <API secret>' "
+        f"{base_url}/api/v3/media/assets/{asset.id}"
     )
