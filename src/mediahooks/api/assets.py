@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy.exc import IntegrityError
 
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.envelope import ApiError, ok
+from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.webhooks import MAX_ID
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
@@ -164,8 +164,9 @@ async def read_asset(
 ) -> JSONResponse:
     async with service.db.engine.connect() as conn:
         row = await store.get(conn, account, mediaAssetId)
-    if row is None or row.status == Status.DELETED.value:
-        raise ApiError(404, f"Media asset {mediaAssetId} not found.")
+    if row is not None and row.status == Status.DELETED.value:
+        row = None
+    row = found(row, f"Media asset {mediaAssetId}")
     return ok(asset_json(row, await _download(service, request, row)))
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.envelope import ApiError, ok
+from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.webhooks import MAX_ID, WebhookId, _found
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.store import deliveries as store
@@ -85,10 +85,9 @@ async def read_delivery(
 ) -> JSONResponse:
     await _found(service, account, id)
     async with service.db.engine.connect() as conn:
-        found = await store.get(conn, id, deliveryId)
-    if found is None:
-        raise ApiError(404, f"Delivery {deliveryId} of webhook {id} not found.")
-    delivery, attempts = found
+        delivery, attempts = found(
+            await store.get(conn, id, deliveryId), f"Delivery {deliveryId} of webhook {id}"
+        )
     return ok(
         delivery_json(delivery)
         | {
@@ -105,16 +104,16 @@ async def retry_delivery(
     await _found(service, account, id)
     async with service.db.transaction() as conn:
         requeued = await store.retry(conn, id, deliveryId, now_ms())
-        found = await store.get(conn, id, deliveryId)
-    if found is None:
-        raise ApiError(404, f"Delivery {deliveryId} of webhook {id} not found.")
+        delivery, _ = found(
+            await store.get(conn, id, deliveryId), f"Delivery {deliveryId} of webhook {id}"
+        )
     if not requeued:
         raise ApiError(
             409,
-            f"Delivery {deliveryId} is {found[0].status}; only succeeded or "
+            f"Delivery {deliveryId} is {delivery.status}; only succeeded or "
             "failed deliveries can be sent again.",
         )
-    return ok(delivery_json(found[0]))
+    return ok(delivery_json(delivery))
 
 
 @router.post("/{id}/recover", summary="Send again every failed delivery since a time")

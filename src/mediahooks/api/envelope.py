@@ -3,12 +3,14 @@ produce the latter two. Every answer of the API goes through here."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -21,6 +23,13 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.errors = errors or {}
+
+
+def found(row: T | None, what: str) -> T:
+    """The row, or a 404 naming what was not found."""
+    if row is None:
+        raise ApiError(404, f"{what} not found.")
+    return row
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:

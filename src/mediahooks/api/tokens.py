@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.envelope import ApiError, ok
+from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.webhooks import MAX_ID
 from mediahooks.clock import iso
 from mediahooks.store import tokens as store
@@ -94,10 +94,7 @@ def _check_flags(record: bool | None, clip: bool | None) -> None:
 
 async def _found(service: ServiceDep, account: str, token_id: int) -> DbRow:
     async with service.db.engine.connect() as conn:
-        row = await store.get(conn, account, token_id)
-    if row is None:
-        raise ApiError(404, f"Publish token {token_id} not found.")
-    return row
+        return found(await store.get(conn, account, token_id), f"Publish token {token_id}")
 
 
 @router.post("", summary="Create a publish token")
@@ -142,9 +139,7 @@ async def update_token(
     _check_flags(record, clip)
     async with service.db.transaction() as conn:
         row = await store.update_one(conn, account, id, body.columns())
-    if row is None:
-        raise ApiError(404, f"Publish token {id} not found.")
-    return ok(token_json(row, _base(request)))
+    return ok(token_json(found(row, f"Publish token {id}"), _base(request)))
 
 
 @router.delete("/{id}", summary="Delete a publish token")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_
 
 from mediahooks import events
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.envelope import ApiError, ok
+from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.clock import iso, now_ms
 from mediahooks.delivery import guard
 from mediahooks.store import outbox
@@ -100,10 +100,7 @@ async def _check_target(service: ServiceDep, url: str) -> None:
 
 async def _found(service: ServiceDep, account: str, webhook_id: int) -> DbRow:
     async with service.db.engine.connect() as conn:
-        row = await store.get(conn, account, webhook_id)
-    if row is None:
-        raise ApiError(404, f"Webhook {webhook_id} not found.")
-    return row
+        return found(await store.get(conn, account, webhook_id), f"Webhook {webhook_id}")
 
 
 @router.post("", summary="Create a webhook")
@@ -176,9 +173,7 @@ async def update_webhook(
             re_enable=body.reEnable,
             secret_grace_ms=int(service.settings.secret_grace * 1000),
         )
-    if row is None:
-        raise ApiError(404, f"Webhook {id} not found.")
-    return ok(webhook_json(row))
+    return ok(webhook_json(found(row, f"Webhook {id}")))
 
 
 @router.delete("/{id}", summary="Delete a webhook")
