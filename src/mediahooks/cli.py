@@ -229,3 +229,9 @@ def version() -> None:
 
 def main() -> None:
     app()
+
+
+# `listen` lives with the receiver, which needs none of the server's dependencies.
+from mediahooks.receiver.cli import listen_command  # noqa: E402
+
+app.command("listen")(listen_command)

@@ -105,9 +105,14 @@ class Ingest:
         now = now_ms()
         async with self.db.transaction() as conn:
             current = await timelines.live(conn, publisher.account_id, stream)
-            restarted = current is not None and (
-                kind == "init" or await timelines.has_segment(conn, current.id, filename)
-            )
+            if kind == "init" and current is not None and current.init_path:
+                if _same_file(current.init_path, staged):
+                    return  # the same init segment sent again
+                restarted = True  # a new init segment: the publisher restarted
+            else:
+                restarted = current is not None and await timelines.has_segment(
+                    conn, current.id, filename
+                )
             if current is not None and (restarted or current.token_id != publisher.id):
                 await end_broadcast(conn, current, now)
                 current = None
@@ -147,6 +152,13 @@ class Ingest:
             await split_long_recordings(conn, current)
             if playlist.ended:
                 await end_broadcast(conn, current, now)
+
+
+def _same_file(a: str, b: Path) -> bool:
+    try:
+        return Path(a).read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def _feed(broadcast: DbRow, ended: int | None) -> events.FeedsData:

@@ -15,7 +15,15 @@ _end = segments.c.start_ms + segments.c.duration_ms
 
 
 async def live(conn: AsyncConnection, account_id: str, stream_name: str) -> DbRow | None:
-    """The stream's broadcast that has not ended, locked against a concurrent start or end."""
+    """The stream's broadcast that has not ended, locked against a concurrent start or end.
+
+    Publishers send files in parallel (ffmpeg sends its first segment while the init segment
+    is still in flight): the stream is locked first, so only one of them starts a broadcast.
+    SQLite needs no lock: its transactions already run one at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        key = f"stream:{account_id}/{stream_name}"
+        await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
     query = (
         select(broadcasts)
         .where(
