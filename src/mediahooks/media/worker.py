@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import multiprocessing
+import signal
+import sys
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 
@@ -27,7 +30,15 @@ from mediahooks.store.schema import DbRow
 log = logging.getLogger("mediahooks.media")
 
 LEASE_MS = 60_000
+PR_SET_PDEATHSIG = 1
 GONE = "the requested range has left the timeline (its segments expired) before it could be cut"
+
+
+def die_with_parent() -> None:
+    """Make a pool process end with the service, even when the service is killed outright."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class MediaWorker:
@@ -41,7 +52,9 @@ class MediaWorker:
 
     async def run(self) -> None:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.settings.media_processes, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            self.settings.media_processes, mp_context=context, initializer=die_with_parent
+        ) as pool:
             loops = [self._loop(pool) for _ in range(self.settings.media_processes)]
             await asyncio.gather(*loops)
 
