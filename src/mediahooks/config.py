@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("data")
     database_url: str | None = None
+    # SQLite only: NORMAL survives process crashes, FULL also power cuts (and costs a disk
+    # flush per commit).
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     api_secret: SecretStr | None = None
     # "true" allows every address; a comma-separated list of CIDRs allows just those.
     allow_private_targets: str = ""
@@ -31,8 +35,8 @@ class Settings(BaseSettings):
     disable_for: float = Field(86400.0, gt=0)
     secret_grace: float = Field(86400.0, ge=0)
     concurrency: int = Field(128, ge=1)
-    per_webhook_concurrency: int = Field(8, ge=1)
-    claim_batch: int = Field(64, ge=1)
+    per_webhook_concurrency: int = Field(16, ge=1)
+    claim_batch: int = Field(128, ge=1)
     poll_interval: float = Field(1.0, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     max_segment_bytes: int = Field(64 * 1024 * 1024, ge=1024)

@@ -22,7 +22,7 @@ log = logging.getLogger("mediahooks")
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.sqlalchemy_url)
+        self.db = Database(settings.sqlalchemy_url, settings.sqlite_synchronous)
         self.account_id = ""
         self.dispatcher: Dispatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []

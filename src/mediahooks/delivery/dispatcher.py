@@ -142,7 +142,7 @@ class Dispatcher:
                 continue
             want = min(self.settings.claim_batch, free)
             now = now_ms()
-            async with self.db.transaction() as conn:
+            async with self.db.transaction(durable=False) as conn:
                 claimed = await store.claim(
                     conn,
                     self.owner,
@@ -170,7 +170,7 @@ class Dispatcher:
             await asyncio.sleep(self.lease_ms / 4000)
             if self._inflight:
                 try:
-                    async with self.db.transaction() as conn:
+                    async with self.db.transaction(durable=False) as conn:
                         await store.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
                 except Exception:
                     log.exception("renewing leases failed; trying again")
@@ -194,23 +194,24 @@ class Dispatcher:
             if result.disable_reason
             else ("retry" if result.status == "pending" else result.status)
         )
-        log.info(
-            json.dumps(
-                {
-                    "msg": "attempt",
-                    "webhook": claimed.webhook_id,
-                    "delivery": claimed.id,
-                    "webhookId": claimed.msg_id,
-                    "url": claimed.url,
-                    "try": result.tries,
-                    "status": response.status,
-                    "error": response.error_kind,
-                    "ms": response.duration_ms,
-                    "outcome": outcome,
-                    "next": result.next_attempt_at if result.status == "pending" else None,
-                }
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                json.dumps(
+                    {
+                        "msg": "attempt",
+                        "webhook": claimed.webhook_id,
+                        "delivery": claimed.id,
+                        "webhookId": claimed.msg_id,
+                        "url": claimed.url,
+                        "try": result.tries,
+                        "status": response.status,
+                        "error": response.error_kind,
+                        "ms": response.duration_ms,
+                        "outcome": outcome,
+                        "next": result.next_attempt_at if result.status == "pending" else None,
+                    }
+                )
             )
-        )
         metrics.DELIVERY_OUTCOMES.labels(outcome).inc()
         if response.ok:
             metrics.EVENT_TO_DELIVERY_SECONDS.observe((now_ms() - claimed.created_at) / 1000)
@@ -235,7 +236,7 @@ class Dispatcher:
         """
         for tries in itertools.count():
             try:
-                async with self.db.transaction() as conn:
+                async with self.db.transaction(durable=False) as conn:
                     await store.record(
                         conn,
                         self.owner,

@@ -17,12 +17,13 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
+    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnClause
 
 from mediahooks.store.db import mark_wake
 from mediahooks.store.paging import keyset
@@ -30,6 +31,9 @@ from mediahooks.store.schema import DbRow, attempts, deliveries, events, webhook
 from mediahooks.store.webhooks import signing_secrets
 
 PENDING = "pending"
+# Written into the SQL rather than bound: PostgreSQL's generic plans use the partial indexes
+# (`WHERE status = 'pending'`) only for a predicate they can see.
+_pending: ColumnClause[str] = literal_column("'pending'")
 
 
 @dataclass(frozen=True)
@@ -74,63 +78,46 @@ async def claim(
     per_webhook: int,
     lease_ms: int,
 ) -> list[Claimed]:
-    d, earlier = deliveries.alias("d"), deliveries.alias("earlier")
-    leased = (
-        select(deliveries.c.webhook_id, func.count().label("n"))
-        .where(deliveries.c.status == PENDING, deliveries.c.lease_until > now)
-        .group_by(deliveries.c.webhook_id)
-        .subquery("leased")
-    )
-    room = literal(per_webhook) - func.coalesce(leased.c.n, 0)
+    room = await _room(conn, now, per_webhook)
+    if not room:
+        return []
+    earlier = deliveries.alias("earlier")
     is_head = ~exists().where(
-        earlier.c.webhook_id == d.c.webhook_id,
-        earlier.c.ordering_key == d.c.ordering_key,
-        earlier.c.status == PENDING,
-        earlier.c.id < d.c.id,
+        earlier.c.webhook_id == deliveries.c.webhook_id,
+        earlier.c.ordering_key == deliveries.c.ordering_key,
+        earlier.c.status == _pending,
+        earlier.c.id < deliveries.c.id,
     )
     # Walk the due index in order and stop after a few batches' worth of claimable rows, so a
     # claim costs the same with a hundred or a hundred thousand deliveries queued. Rows that
     # cannot be claimed (ordering, a full or disabled webhook) are skipped, never counted, so
     # they cannot crowd other webhooks out of the window.
-    due = (
-        select(d.c.id, d.c.webhook_id, d.c.next_attempt_at, room.label("room"))
-        .select_from(
-            d.join(webhooks, webhooks.c.id == d.c.webhook_id).outerjoin(
-                leased, leased.c.webhook_id == d.c.webhook_id
-            )
-        )
+    due = await conn.execute(
+        select(deliveries.c.id, deliveries.c.webhook_id)
         .where(
-            d.c.status == PENDING,
-            d.c.next_attempt_at <= now,
-            or_(d.c.lease_until.is_(None), d.c.lease_until <= now),
-            webhooks.c.deleted_at.is_(None),
-            or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= now),
-            room > 0,
+            deliveries.c.status == _pending,
+            deliveries.c.next_attempt_at <= now,
+            _free(now),
+            deliveries.c.webhook_id.in_(list(room)),
             is_head,
         )
-        .order_by(d.c.next_attempt_at, d.c.id)
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
         .limit(limit * 4)
-        .subquery("due")
     )
-    ranked = select(
-        due.c.id,
-        due.c.next_attempt_at,
-        due.c.room,
-        func.row_number()
-        .over(partition_by=due.c.webhook_id, order_by=(due.c.next_attempt_at, due.c.id))
-        .label("rank"),
-    ).subquery("ranked")
-    chosen = (
-        select(ranked.c.id)
-        .where(ranked.c.rank <= ranked.c.room)
-        .order_by(ranked.c.next_attempt_at, ranked.c.id)
-        .limit(limit)
-    )
+    chosen = []
+    for delivery_id, webhook_id in due:
+        if room[webhook_id] > 0:
+            room[webhook_id] -= 1
+            chosen.append(delivery_id)
+            if len(chosen) == limit:
+                break
+    if not chosen:
+        return []
     # The outer conditions are re-checked on the locked row version (PostgreSQL), so two
     # workers racing for one row cannot both lease it.
     lockable = (
         select(deliveries.c.id)
-        .where(deliveries.c.id.in_(chosen), deliveries.c.status == PENDING, _free(now))
+        .where(deliveries.c.id.in_(chosen), deliveries.c.status == _pending, _free(now))
         .with_for_update(skip_locked=True)
     )
     ids = (
@@ -180,10 +167,31 @@ async def claim(
     ]
 
 
+async def _room(conn: AsyncConnection, now: int, per_webhook: int) -> dict[int, int]:
+    """Webhooks that may take more attempts now (live, enabled, under their concurrency cap),
+    each with how many more."""
+    live = and_(
+        deliveries.c.webhook_id == webhooks.c.id,
+        deliveries.c.lease_until > now,
+        deliveries.c.status == _pending,
+    )
+    query = (
+        select(webhooks.c.id, func.count(deliveries.c.id))
+        .select_from(webhooks.outerjoin(deliveries, live))
+        .where(
+            webhooks.c.deleted_at.is_(None),
+            or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= now),
+        )
+        .group_by(webhooks.c.id)
+    )
+    counts = await conn.execute(query)
+    return {webhook_id: per_webhook - n for webhook_id, n in counts if n < per_webhook}
+
+
 async def next_due(conn: AsyncConnection, now: int) -> int | None:
     """When the earliest pending delivery not yet leased falls due (epoch ms)."""
     query = select(func.min(deliveries.c.next_attempt_at)).where(
-        deliveries.c.status == PENDING, _free(now)
+        deliveries.c.status == _pending, _free(now)
     )
     due: int | None = (await conn.execute(query)).scalar()
     return due
@@ -209,7 +217,7 @@ async def record(
         update(deliveries)
         .where(
             deliveries.c.id == bindparam("b_id"),
-            deliveries.c.status == PENDING,
+            deliveries.c.status == _pending,
             deliveries.c.lease_owner == owner,
         )
         .values(
@@ -381,7 +389,7 @@ async def renew_leases(conn: AsyncConnection, owner: str, until: int) -> None:
     """Keep this worker's leases alive while its attempts run."""
     await conn.execute(
         update(deliveries)
-        .where(deliveries.c.lease_owner == owner, deliveries.c.status == PENDING)
+        .where(deliveries.c.lease_owner == owner, deliveries.c.status == _pending)
         .values(lease_until=until)
     )
 
@@ -393,7 +401,7 @@ async def backlog(conn: AsyncConnection, now: int) -> tuple[int, int | None]:
             select(
                 func.count(),
                 func.min(deliveries.c.next_attempt_at).filter(deliveries.c.next_attempt_at <= now),
-            ).where(deliveries.c.status == PENDING)
+            ).where(deliveries.c.status == _pending)
         )
     ).one()
     return int(row[0]), row[1]
