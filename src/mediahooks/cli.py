@@ -1,4 +1,8 @@
-"""The `mediahooks` command: serve | worker | migrate."""
+"""The `mediahooks` command: serve | worker | migrate | publish | listen.
+
+Server modules are imported inside the commands that need them, so `mediahooks listen` runs
+where only the receiving side is installed.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,16 @@ import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from mediahooks import __version__
-from mediahooks.config import Settings
-from mediahooks.service import Service
+
+if TYPE_CHECKING:
+    from mediahooks.config import Settings
+    from mediahooks.service import Service
 
 app = typer.Typer(help="mediahooks: media webhooks for live streams.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
@@ -29,6 +34,10 @@ DataDir = Annotated[
 
 
 def _settings(**flags: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from mediahooks.config import Settings
+
     # Flags win over MEDIAHOOKS_* variables; unset flags leave the variables in charge.
     try:
         return Settings(**{k: v for k, v in flags.items() if v is not None})
@@ -73,6 +82,7 @@ def serve(
 async def _serve(settings: Settings, dispatch: bool, demo: bool = False) -> None:
     from mediahooks import demo as demo_mode
     from mediahooks import server
+    from mediahooks.service import Service
 
     service = Service(settings)
     secret = await service.open(dispatch=dispatch)
@@ -110,6 +120,8 @@ def worker(data_dir: DataDir = None) -> None:
 
 
 async def _worker(settings: Settings) -> None:
+    from mediahooks.service import Service
+
     service = Service(settings)
     await service.open(dispatch=True)
     console.print(f"mediahooks worker {service.dispatcher and service.dispatcher.owner} running")
@@ -131,6 +143,8 @@ def migrate(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir=data_dir)
 
     async def run() -> None:
+        from mediahooks.service import Service
+
         service = Service(settings)
         await service.db.migrate()
         await service.db.close()

@@ -38,6 +38,7 @@ class Service:
         async with self.db.transaction() as conn:
             self.account_id, created = await accounts.ensure(conn, secret)
         if dispatch:
+            await self.db.listen()
             self.dispatcher = Dispatcher(self.db, self.settings)
             media = MediaWorker(self.db, self.settings)
             for name, work in (

@@ -17,18 +17,19 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from collections import Counter
 
 from mediahooks import __version__, metrics, retry, signing
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.delivery.sender import Response, Sender
 from mediahooks.store import deliveries as store
-from mediahooks.store.db import CHANNEL, Database
+from mediahooks.store.db import DELIVERIES, Database
 
 log = logging.getLogger("mediahooks.delivery")
 
 LEASE_MS = 10_000
+COALESCE_SECONDS = 0.002
 GONE_REASON = "the endpoint answered 410 Gone; re-enable the webhook once it accepts hooks again"
 
 
@@ -90,13 +91,13 @@ class Dispatcher:
         self.lease_ms = LEASE_MS
         self._wake = asyncio.Event()
         self._results: asyncio.Queue[store.Result] = asyncio.Queue()
-        self._inflight = 0
+        self._inflight = 0  # claimed and not yet written down
+        self._sending: Counter[int] = Counter()  # waiting for an answer, per webhook
         self._tasks: set[asyncio.Task[None]] = set()
-        db.on_commit_wake(self._wake.set)
+        db.on_commit_wake(DELIVERIES, self._wake.set)
 
     async def run(self) -> None:
         """Deliver until cancelled; on cancel, finish and record the attempts in flight."""
-        listener = await self._listen()
         sender = Sender(
             self.settings.private_networks,
             self.settings.attempt_timeout,
@@ -116,28 +117,16 @@ class Dispatcher:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                if listener is not None:
-                    await listener.close()
-
-    async def _listen(self) -> Any:
-        if not self.db.is_postgres:
-            return None
-        import asyncpg  # type: ignore[import-untyped]
-
-        try:
-            conn = await asyncpg.connect(self.db.postgres_dsn)
-            await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("LISTEN failed (%s); falling back to polling", exc)
-            return None
-        return conn
 
     async def _claim_loop(self, sender: Sender) -> None:
         poll = self.settings.poll_interval
+        concurrency = self.settings.concurrency
         while True:
             self._wake.clear()
-            free = self.settings.concurrency - self._inflight
-            if free <= 0:
+            # Slots free as soon as an answer arrives; writing it down happens behind. Too many
+            # answers waiting for the writer hold claiming back (the database is the brake).
+            free = concurrency - self._sending.total()
+            if free <= 0 or self._inflight - self._sending.total() > concurrency:
                 await self._sleep(poll)
                 continue
             want = min(self.settings.claim_batch, free)
@@ -150,9 +139,11 @@ class Dispatcher:
                     want,
                     self.settings.per_webhook_concurrency,
                     self.lease_ms,
+                    self._sending,
                 )
             for c in claimed:
                 self._inflight += 1
+                self._sending[c.webhook_id] += 1
                 task = asyncio.create_task(self._attempt(sender, c))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -164,6 +155,8 @@ class Dispatcher:
             # for a wake-up, which every finished attempt and every re-enable sends.
             wait = poll if due is None or due <= now else min(poll, (due - now) / 1000)
             await self._sleep(wait)
+            # Let answers arriving together be claimed for together.
+            await asyncio.sleep(COALESCE_SECONDS)
 
     async def _renew_leases(self) -> None:
         while True:
@@ -187,6 +180,8 @@ class Dispatcher:
             **signing.sign(claimed.secrets, claimed.msg_id, int(time.time()), claimed.body),
         }
         response = await sender.post(claimed.url, claimed.body, headers)
+        self._sending[claimed.webhook_id] -= 1
+        self._wake.set()
         result = decide(claimed, response, self.policy, now_ms(), started_at, headers, self.owner)
         metrics.ATTEMPT_SECONDS.observe(response.duration_ms / 1000)
         outcome = (

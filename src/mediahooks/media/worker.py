@@ -24,7 +24,7 @@ from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.media import cutter
 from mediahooks.store import assets, timelines
-from mediahooks.store.db import Database
+from mediahooks.store.db import MEDIA, Database
 from mediahooks.store.schema import DbRow
 
 log = logging.getLogger("mediahooks.media")
@@ -48,7 +48,7 @@ class MediaWorker:
         self.media_dir = settings.data_dir / "media"
         self.owner = f"media-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
-        db.on_commit_wake(self._wake.set)
+        db.on_commit_wake(MEDIA, self._wake.set)
 
     async def run(self) -> None:
         context = multiprocessing.get_context("spawn")

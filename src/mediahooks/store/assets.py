@@ -14,7 +14,7 @@ from mediahooks import events
 from mediahooks.assets import DELETABLE, Status, check_transition
 from mediahooks.clock import now_ms
 from mediahooks.store import outbox
-from mediahooks.store.db import mark_wake
+from mediahooks.store.db import MEDIA, mark_wake
 from mediahooks.store.schema import DbRow, accounts, media_assets
 
 
@@ -77,7 +77,7 @@ async def create(conn: AsyncConnection, asset: NewAsset) -> DbRow:
     await outbox.emit(
         conn, row.account_id, events.media_hook("processing", hook_data(row, {}), now)
     )
-    mark_wake(conn)  # the media worker has work
+    mark_wake(conn, MEDIA)
     return row
 
 
@@ -183,7 +183,7 @@ async def set_range(conn: AsyncConnection, asset_id: str, start_ms: int, stop_ms
         .where(media_assets.c.id == asset_id)
         .values(start_time=start_ms, stop_time=stop_ms, updated_at=now_ms())
     )
-    mark_wake(conn)
+    mark_wake(conn, MEDIA)
 
 
 async def expiration_rules(conn: AsyncConnection, account_id: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ processes. Polling is only the fallback.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,9 +19,11 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-CHANNEL = "mediahooks_deliveries"
-# Transactions that made deliveries due; weak, so a rolled-back one simply drops out.
-_marked: weakref.WeakSet[AsyncConnection] = weakref.WeakSet()
+DELIVERIES, MEDIA = "deliveries", "media"
+TOPICS = (DELIVERIES, MEDIA)
+# What each open transaction gave work to; weak, so a rolled-back one simply drops out.
+_marked: weakref.WeakKeyDictionary[AsyncConnection, set[str]] = weakref.WeakKeyDictionary()
+log = logging.getLogger("mediahooks.store")
 _MIGRATION_LOCK = 74_120_001
 
 
@@ -31,10 +34,33 @@ class Database:
         self.engine: AsyncEngine = (
             _postgres_engine(url) if self.is_postgres else _sqlite_engine(url, sqlite_synchronous)
         )
-        self._wakers: list[Callable[[], None]] = []
+        self._wakers: dict[str, list[Callable[[], None]]] = {topic: [] for topic in TOPICS}
+        self._listener: Any = None
 
-    def on_commit_wake(self, waker: Callable[[], None]) -> None:
-        self._wakers.append(waker)
+    def on_commit_wake(self, topic: str, waker: Callable[[], None]) -> None:
+        """Call ``waker`` after each commit that made work of ``topic`` (any process's commit,
+        on PostgreSQL, once `listen` runs)."""
+        self._wakers[topic].append(waker)
+
+    def _wake(self, topic: str) -> None:
+        for waker in self._wakers[topic]:
+            waker()
+
+    async def listen(self) -> None:
+        """Hear other processes' commits (PostgreSQL LISTEN); polling covers a lost connection."""
+        if not self.is_postgres or self._listener is not None:
+            return
+        import asyncpg  # type: ignore[import-untyped]
+
+        try:
+            self._listener = await asyncpg.connect(self.postgres_dsn)
+            for topic in TOPICS:
+                await self._listener.add_listener(
+                    _channel(topic), lambda *_, topic=topic: self._wake(topic)
+                )
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("LISTEN failed (%s); relying on polling", exc)
+            self._listener = None
 
     @asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -48,12 +74,12 @@ class Database:
             if not durable and self.is_postgres:
                 await conn.execute(text("SET LOCAL synchronous_commit TO off"))
             yield conn
-            wake = conn in _marked
-            if wake and self.is_postgres:
-                await conn.execute(text(f"NOTIFY {CHANNEL}"))
-        if wake:
-            for waker in self._wakers:
-                waker()
+            topics = _marked.pop(conn, set())
+            if self.is_postgres:
+                for topic in topics:
+                    await conn.execute(text(f"NOTIFY {_channel(topic)}"))
+        for topic in topics:
+            self._wake(topic)
 
     @property
     def postgres_dsn(self) -> str:
@@ -67,12 +93,18 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         await self.engine.dispose()
 
 
-def mark_wake(conn: AsyncConnection) -> None:
-    """Wake the dispatchers once this transaction commits: it made deliveries due."""
-    _marked.add(conn)
+def mark_wake(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
+    """Wake the workers of ``topic`` once this transaction commits: it gave them work."""
+    _marked.setdefault(conn, set()).add(topic)
+
+
+def _channel(topic: str) -> str:
+    return f"mediahooks_{topic}"
 
 
 def _upgrade(connection: Connection) -> None:
@@ -90,7 +122,7 @@ def _postgres_engine(url: str) -> AsyncEngine:
         url,
         pool_size=10,
         max_overflow=10,
-        pool_pre_ping=True,
+        pool_recycle=3600,
         connect_args={"server_settings": settings},
     )
 

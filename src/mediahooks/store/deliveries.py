@@ -8,6 +8,7 @@ wait on each other.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +78,14 @@ async def claim(
     limit: int,
     per_webhook: int,
     lease_ms: int,
+    sending: Mapping[int, int],
 ) -> list[Claimed]:
-    room = await _room(conn, now, per_webhook)
+    """Lease up to ``limit`` due deliveries, at most ``per_webhook`` in flight per webhook.
+
+    ``sending`` counts this worker's attempts in flight per webhook; its other leases (attempts
+    answered, not yet written down) no longer take a webhook's capacity.
+    """
+    room = await _room(conn, owner, now, per_webhook, sending)
     if not room:
         return []
     earlier = deliveries.alias("earlier")
@@ -167,13 +174,16 @@ async def claim(
     ]
 
 
-async def _room(conn: AsyncConnection, now: int, per_webhook: int) -> dict[int, int]:
+async def _room(
+    conn: AsyncConnection, owner: str, now: int, per_webhook: int, sending: Mapping[int, int]
+) -> dict[int, int]:
     """Webhooks that may take more attempts now (live, enabled, under their concurrency cap),
     each with how many more."""
     live = and_(
         deliveries.c.webhook_id == webhooks.c.id,
         deliveries.c.lease_until > now,
         deliveries.c.status == _pending,
+        deliveries.c.lease_owner != owner,
     )
     query = (
         select(webhooks.c.id, func.count(deliveries.c.id))
@@ -185,7 +195,8 @@ async def _room(conn: AsyncConnection, now: int, per_webhook: int) -> dict[int, 
         .group_by(webhooks.c.id)
     )
     counts = await conn.execute(query)
-    return {webhook_id: per_webhook - n for webhook_id, n in counts if n < per_webhook}
+    room = {webhook_id: per_webhook - n - sending.get(webhook_id, 0) for webhook_id, n in counts}
+    return {webhook_id: free for webhook_id, free in room.items() if free > 0}
 
 
 async def next_due(conn: AsyncConnection, now: int) -> int | None:
