@@ -16,43 +16,13 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-
-import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.crashkit import CrashConfig, CrashReport, run_crash  # noqa: E402
-
-POSTGRES_URL = os.environ.get(
-    "MEDIAHOOKS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-
-@asynccontextmanager
-async def database(kind: str, data_dir: Path) -> AsyncIterator[str]:
-    """A new, empty database of ``kind``; a PostgreSQL one is dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{data_dir / 'mediahooks.db'}"
-        return
-    name = f"mh_crash_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_URL, timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin = await asyncpg.connect(POSTGRES_URL, timeout=10)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+from tests.databases import fresh_database  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:
@@ -93,7 +63,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 async def crash(args: argparse.Namespace, data_dir: Path, seed: int) -> CrashReport:
-    async with database(args.database, data_dir) as url:
+    async with fresh_database(args.database, data_dir) as url:
         config = CrashConfig(
             database_url=url,
             data_dir=data_dir,

@@ -18,7 +18,7 @@ Results are printed and written to bench/results/delivery-<timestamp>.json.
 
 The service under test reads its usual ``MEDIAHOOKS_*`` variables (e.g.
 ``MEDIAHOOKS_PER_WEBHOOK_CONCURRENCY``), so a setting can be tried without editing code.
-``MEDIAHOOKS_BENCH_POSTGRES_URL`` names the PostgreSQL server for the throwaway databases and
+``MEDIAHOOKS_TEST_POSTGRES_URL`` names the PostgreSQL server for the throwaway databases and
 ``MEDIAHOOKS_BENCH_CELERY_BROKER`` the Redis database of the Celery baseline (flushed at the end).
 """
 
@@ -56,11 +56,11 @@ from mediahooks.config import Settings
 from mediahooks.service import Service
 from mediahooks.store import outbox, webhooks
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.databases import POSTGRES_URL, fresh_database
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-POSTGRES_URL = os.environ.get(
-    "MEDIAHOOKS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 CONTROL = "/_bench"  # the receiver's control paths
 DATABASES = ("sqlite", "postgresql")
 
@@ -335,28 +335,6 @@ async def run_ceiling(opts: Options, receiver: Receiver) -> Figures:
 
 
 # --- our system -------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
-    """A new, empty database; a PostgreSQL one is dropped again at the end."""
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'mediahooks.db'}"
-        return
-    name = f"mh_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_URL, timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin = await asyncpg.connect(POSTGRES_URL, timeout=10)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 @asynccontextmanager

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,12 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from databases import POSTGRES_URL, fresh_database
 from mediahooks import server
 from mediahooks.config import Settings
 from mediahooks.service import Service
 
 API_SECRET = "test-api-secret"
-POSTGRES_URL = os.environ.get(
-    "MEDIAHOOKS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 DATABASES = [
     name.strip()
     for name in os.environ.get("MEDIAHOOKS_TEST_DATABASES", "sqlite,postgresql").split(",")
@@ -39,41 +37,24 @@ DATABASES = [
 @pytest.fixture(params=DATABASES)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A new, empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
-    async with fresh_postgres_database() as url:
+    async with (
+        fresh_postgres_database()
+        if request.param == "postgresql"
+        else fresh_database("sqlite", tmp_path) as url
+    ):
         yield url
 
 
-class fresh_postgres_database:
-    """A throwaway database on the PostgreSQL server the suite was pointed at."""
-
-    def __init__(self) -> None:
-        self.name = f"mh_{uuid.uuid4().hex[:16]}"
-
-    async def _admin(self) -> asyncpg.Connection:
-        try:
-            return await asyncpg.connect(POSTGRES_URL, timeout=10)
-        except (OSError, asyncpg.PostgresError) as exc:
-            pytest.fail(
-                f"PostgreSQL is required at {POSTGRES_URL} (MEDIAHOOKS_TEST_POSTGRES_URL): {exc}"
-            )
-
-    async def __aenter__(self) -> str:
-        admin = await self._admin()
-        try:
-            await admin.execute(f'CREATE DATABASE "{self.name}"')
-        finally:
-            await admin.close()
-        return POSTGRES_URL.rsplit("/", 1)[0] + "/" + self.name
-
-    async def __aexit__(self, *_: Any) -> None:
-        admin = await self._admin()
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A throwaway PostgreSQL database; PostgreSQL missing fails the test, never skips it."""
+    try:
+        async with fresh_database("postgresql", Path()) as url:
+            yield url
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL is required at {POSTGRES_URL} (MEDIAHOOKS_TEST_POSTGRES_URL): {exc}"
+        )
 
 
 def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:

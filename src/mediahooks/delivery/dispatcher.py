@@ -29,7 +29,7 @@ from mediahooks.store.db import DELIVERIES, Database
 log = logging.getLogger("mediahooks.delivery")
 
 LEASE_MS = 10_000
-COALESCE_SECONDS = 0.002
+COALESCE_SECONDS = 0.01
 GONE_REASON = "the endpoint answered 410 Gone; re-enable the webhook once it accepts hooks again"
 
 

@@ -67,6 +67,14 @@ class Result:
     disable_reason: str | None  # set: disable the webhook now (410 Gone)
 
 
+def _takes_deliveries(now: int) -> tuple[Any, ...]:
+    """A webhook that is neither deleted nor disabled."""
+    return (
+        webhooks.c.deleted_at.is_(None),
+        or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= now),
+    )
+
+
 def _free(now: int) -> Any:
     return or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= now)
 
@@ -99,13 +107,18 @@ async def claim(
     # claim costs the same with a hundred or a hundred thousand deliveries queued. Rows that
     # cannot be claimed (ordering, a full or disabled webhook) are skipped, never counted, so
     # they cannot crowd other webhooks out of the window.
+    # Each statement re-reads the webhooks: a verdict committed between two of them (a 410
+    # disabling the webhook, freeing its lease) must not let a delivery through.
+    open_webhooks = select(webhooks.c.id).where(
+        webhooks.c.id.in_(list(room)), *_takes_deliveries(now)
+    )
     due = await conn.execute(
         select(deliveries.c.id, deliveries.c.webhook_id)
         .where(
             deliveries.c.status == _pending,
             deliveries.c.next_attempt_at <= now,
             _free(now),
-            deliveries.c.webhook_id.in_(list(room)),
+            deliveries.c.webhook_id.in_(open_webhooks),
             is_head,
         )
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
@@ -124,7 +137,12 @@ async def claim(
     # workers racing for one row cannot both lease it.
     lockable = (
         select(deliveries.c.id)
-        .where(deliveries.c.id.in_(chosen), deliveries.c.status == _pending, _free(now))
+        .where(
+            deliveries.c.id.in_(chosen),
+            deliveries.c.status == _pending,
+            _free(now),
+            deliveries.c.webhook_id.in_(open_webhooks),
+        )
         .with_for_update(skip_locked=True)
     )
     ids = (
@@ -188,10 +206,7 @@ async def _room(
     query = (
         select(webhooks.c.id, func.count(deliveries.c.id))
         .select_from(webhooks.outerjoin(deliveries, live))
-        .where(
-            webhooks.c.deleted_at.is_(None),
-            or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= now),
-        )
+        .where(*_takes_deliveries(now))
         .group_by(webhooks.c.id)
     )
     counts = await conn.execute(query)
