@@ -412,11 +412,18 @@ async def recover(conn: AsyncConnection, webhook_id: int, since: int, now: int) 
 
 
 async def renew_leases(conn: AsyncConnection, owner: str, until: int) -> None:
-    """Keep this worker's leases alive while its attempts run."""
-    await conn.execute(
-        update(deliveries)
+    """Keep this worker's leases alive while its attempts run.
+
+    Rows another transaction holds (a batch of verdicts being written) are skipped rather than
+    waited for: waiting on rows in another order than that writer is how deadlocks start.
+    """
+    mine = (
+        select(deliveries.c.id)
         .where(deliveries.c.lease_owner == owner, deliveries.c.status == _pending)
-        .values(lease_until=until)
+        .with_for_update(skip_locked=True)
+    )
+    await conn.execute(
+        update(deliveries).where(deliveries.c.id.in_(mine)).values(lease_until=until)
     )
 
 
