@@ -171,7 +171,7 @@ def encode(hook: Hook) -> bytes:
 
 def parse(body: bytes | str | dict[str, Any]) -> Hook:
     """Parse a `media` or `feeds` hook; unknown fields are kept, not refused."""
-    raw = body if isinstance(body, dict) else _loads(body)
+    raw = body if isinstance(body, dict) else loads_object(body)
     try:
         kind, event, timestamp, data = raw["type"], raw["event"], int(raw["timestamp"]), raw["data"]
     except (KeyError, TypeError, ValueError) as exc:
@@ -189,7 +189,8 @@ def parse(body: bytes | str | dict[str, Any]) -> Hook:
     raise MalformedHook(f"unsupported hook type {kind!r}")
 
 
-def _loads(body: bytes | str) -> dict[str, Any]:
+def loads_object(body: bytes | str) -> dict[str, Any]:
+    """A JSON object from a hook body, or MalformedHook."""
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -8,12 +8,11 @@ events added later, and hook types we have no model for (`OtherHook`, data kept 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediahooks.events import MalformedHook
+from mediahooks.events import MalformedHook, loads_object
 
 __all__ = [
     "FeedsData",
@@ -107,7 +106,7 @@ Hook = MediaHook | FeedsHook | OtherHook
 def parse(body: bytes | str | Mapping[str, Any]) -> Hook:
     """Parse a hook body; raise MalformedHook when it is not a hook envelope, or when a field a
     receiver relies on (``mediaAssetId``, ``feedId``) is missing or of the wrong type."""
-    raw = dict(body) if isinstance(body, Mapping) else _loads(body)
+    raw = dict(body) if isinstance(body, Mapping) else loads_object(body)
     kind, event, data = raw.get("type"), raw.get("event"), raw.get("data")
     if not isinstance(kind, str) or not isinstance(event, str):
         raise MalformedHook("a hook has a string `type` and `event`")
@@ -120,16 +119,6 @@ def parse(body: bytes | str | Mapping[str, Any]) -> Hook:
     if kind == "feeds":
         return FeedsHook(event, timestamp, _feeds(data), raw)
     return OtherHook(kind, event, timestamp, data, raw)
-
-
-def _loads(body: bytes | str) -> dict[str, Any]:
-    try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedHook(f"body is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise MalformedHook("body is not a JSON object")
-    return raw
 
 
 _MEDIA_FIELDS = {
