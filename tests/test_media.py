@@ -315,3 +315,33 @@ async def test_a_cut_interrupted_by_a_crash_is_redone_and_completed_once(
     assert await hooks_for(receiver, "/crash", asset["id"], 2) == ["processing", "completed"]
     await asyncio.sleep(1)
     assert events_of(receiver, "/crash", asset["id"]) == ["processing", "completed"]
+
+
+async def test_the_asset_list_filters_sorts_and_pages(api: Api) -> None:
+    cam, studio = await token(api, "cam"), await token(api, "studio")
+    cam_start = await push(api, cam, "cam", 12)
+    studio_start = await push(api, studio, "studio", 12)
+    made = [
+        *await clip(api, "cam", cam_start, cam_start + 10_500, name="first"),
+        *await clip(api, "cam", cam_start + 1_000, cam_start + 11_000, name="second"),
+        *await clip(api, "studio", studio_start, studio_start + 11_000, name="third"),
+    ]
+
+    async def listed(query: str) -> list[str]:
+        return [a["name"] for a in await api.ok("GET", f"/api/v3/media/assets?{query}")]
+
+    async def all_complete() -> bool:
+        return len(await listed("status=complete")) == 3
+
+    await eventually(all_complete, timeout=60)
+    assert await listed("streamName=cam") == ["first", "second"]
+    assert await listed(f"tokenId={studio['id']}") == ["third"]
+    assert await listed("name=second") == ["second"]
+    assert (await listed("sort=streamName&desc=true"))[0] == "third"
+    assert (await listed("sort=streamName"))[-1] == "third"
+    assert await listed("") == ["first", "second", "third"]  # by startTime
+    assert await listed("desc=true&limit=2") == ["third", "second"]
+    assert await listed("desc=true&limit=2&page=2") == ["first"]
+    assert await listed("type=recording") == []
+    assert await listed("status=error") == []
+    assert len(made) == 3

@@ -168,3 +168,15 @@ def test_clip_ranges(start: int, stop: int, reason: str | None) -> None:
 
     got = check_range(start, stop, now_ms=100_000 if stop < 9 * 3_600_000 else 10 * 3_600_000)
     assert (got is None) if reason is None else (reason in (got or ""))
+
+
+def test_download_links_are_signed_and_expire() -> None:
+    from mediahooks.media.links import refusal, signature
+
+    key, other = b"k" * 32, b"o" * 32
+    sig = signature(key, "a" * 32, 2_000)
+    assert refusal(key, "a" * 32, 2_000, sig, now_ms=1_000) is None
+    assert "expired" in (refusal(key, "a" * 32, 2_000, sig, now_ms=2_000) or "")
+    assert "not valid" in (refusal(key, "b" * 32, 2_000, sig, now_ms=1_000) or "")
+    assert "not valid" in (refusal(key, "a" * 32, 3_000, sig, now_ms=1_000) or "")
+    assert "not valid" in (refusal(other, "a" * 32, 2_000, sig, now_ms=1_000) or "")
