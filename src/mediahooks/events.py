@@ -92,7 +92,7 @@ class FeedsData:
     account_id: str
     name: str
     stream_id: str
-    started: int
+    started: int | None  # the platform's `ended` example has none
     active: bool
     ended: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -103,9 +103,10 @@ class FeedsData:
             "accountId": self.account_id,
             "name": self.name,
             "streamId": self.stream_id,
-            "started": self.started,
-            "active": self.active,
         }
+        if self.started is not None:
+            out["started"] = self.started
+        out["active"] = self.active
         if self.ended is not None:
             out["ended"] = self.ended
         out.update(self.extra)
@@ -120,7 +121,7 @@ class FeedsData:
                 account_id=str(data["accountId"]),
                 name=str(data["name"]),
                 stream_id=str(data["streamId"]),
-                started=int(data["started"]),
+                started=None if data.get("started") is None else int(data["started"]),
                 active=bool(data["active"]),
                 ended=data.get("ended"),
                 extra={k: v for k, v in data.items() if k not in known},
