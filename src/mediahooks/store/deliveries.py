@@ -238,6 +238,8 @@ async def record(
     """
     if not results:
         return
+    # Delivery rows in id order, then webhook rows: every writer locks in this order.
+    results = sorted(results, key=lambda r: r.delivery_id)
     await conn.execute(insert(attempts), [r.attempt for r in results])
     await conn.execute(
         update(deliveries)

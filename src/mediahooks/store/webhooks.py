@@ -85,11 +85,7 @@ async def update_one(
         )
     if re_enable:
         changes.update(disabled_until=None, disabled_reason=None, failing_since=None)
-        await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status == "pending")
-            .values(next_attempt_at=now, updated_at=now)
-        )
+        await _update_pending(conn, webhook_id, next_attempt_at=now, updated_at=now)
         mark_wake(conn)
     result = await conn.execute(
         update(webhooks).where(webhooks.c.id == webhook_id).values(changes).returning(*webhooks.c)
@@ -98,20 +94,31 @@ async def update_one(
 
 
 async def delete(conn: AsyncConnection, account_id: str, webhook_id: int) -> bool:
-    now = now_ms()
-    result = await conn.execute(
-        update(webhooks)
-        .where(webhooks.c.id == webhook_id, webhooks.c.account_id == account_id, _live)
-        .values(deleted_at=now, updated_at=now)
-    )
-    if not result.rowcount:
+    if await get(conn, account_id, webhook_id) is None:
         return False
+    now = now_ms()
+    await _update_pending(
+        conn, webhook_id, status="cancelled", completed_at=now, updated_at=now, lease_until=None
+    )
     await conn.execute(
-        update(deliveries)
-        .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status == "pending")
-        .values(status="cancelled", completed_at=now, updated_at=now, lease_until=None)
+        update(webhooks).where(webhooks.c.id == webhook_id).values(deleted_at=now, updated_at=now)
     )
     return True
+
+
+async def _update_pending(conn: AsyncConnection, webhook_id: int, **values: Any) -> None:
+    """Change a webhook's pending deliveries.
+
+    Rows are locked in id order and before the webhook's own row: the dispatcher writes its
+    verdicts in that same order, so the two never wait on each other in a circle.
+    """
+    ordered = (
+        select(deliveries.c.id)
+        .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status == "pending")
+        .order_by(deliveries.c.id)
+        .with_for_update()
+    )
+    await conn.execute(update(deliveries).where(deliveries.c.id.in_(ordered)).values(values))
 
 
 async def page(
