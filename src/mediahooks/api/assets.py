@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.webhooks import MAX_ID
+from mediahooks.api.paging import MAX_ID
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.media import clips, links, removal

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.webhooks import MAX_ID, WebhookId, _found
+from mediahooks.api.paging import MAX_ID
+from mediahooks.api.webhooks import WebhookId, _found
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.store import deliveries as store
 from mediahooks.store.schema import DbRow

@@ -6,13 +6,13 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.webhooks import MAX_ID
+from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.clock import iso
 from mediahooks.store import tokens as store
 from mediahooks.store.schema import DbRow
@@ -113,12 +113,10 @@ async def list_tokens(
     request: Request,
     account: Account,
     service: ServiceDep,
-    startingId: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
-    itemCount: Annotated[int, Query(ge=1, le=100)] = 10,
-    isDescending: bool = False,
+    paging: PagingDep,
 ) -> JSONResponse:
     async with service.db.engine.connect() as conn:
-        rows = await store.page(conn, account, startingId, itemCount, isDescending)
+        rows = await store.page(conn, account, paging.starting_id, paging.count, paging.descending)
     return ok([token_json(r, _base(request)) for r in rows])
 
 

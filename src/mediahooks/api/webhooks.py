@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from mediahooks import events
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, found, ok
+from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.clock import iso, now_ms
 from mediahooks.delivery import guard
 from mediahooks.store import outbox
@@ -21,7 +22,6 @@ from mediahooks.store.webhooks import FLAG_COLUMNS
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 
-MAX_ID = 2**63 - 1
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The webhook's integer id.")]
 
 
@@ -119,12 +119,10 @@ async def create_webhook(
 async def list_webhooks(
     account: Account,
     service: ServiceDep,
-    startingId: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
-    itemCount: Annotated[int, Query(ge=1, le=100)] = 10,
-    isDescending: bool = False,
+    paging: PagingDep,
 ) -> JSONResponse:
     async with service.db.engine.connect() as conn:
-        rows = await store.page(conn, account, startingId, itemCount, isDescending)
+        rows = await store.page(conn, account, paging.starting_id, paging.count, paging.descending)
     return ok([webhook_json(r) for r in rows])
 
 

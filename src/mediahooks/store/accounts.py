@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import string
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks.clock import now_ms
@@ -68,7 +68,3 @@ async def find(conn: AsyncConnection, secret: str) -> str | None:
             select(accounts.c.id).where(accounts.c.secret_hash == hash_secret(secret))
         )
     ).scalar()
-
-
-async def count(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
