@@ -34,8 +34,10 @@ class Running:
     server: uvicorn.Server
     task: asyncio.Task[None]
     url: str
+    service: Service
 
     async def stop(self) -> None:
+        self.service.stopping.set()
         self.server.should_exit = True
         await self.task
 
@@ -62,4 +64,4 @@ async def start(
             raise SystemExit(f"cannot listen on {host}:{port}")
         await asyncio.sleep(0.01)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
-    return Running(server, task, f"http://{host}:{bound_port}")
+    return Running(server, task, f"http://{host}:{bound_port}", service)

@@ -26,6 +26,8 @@ class Service:
         self.account_id = ""
         self.dispatcher: Dispatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Set when the server stops: long-lived responses (the dashboard's live updates) end.
+        self.stopping = asyncio.Event()
 
     async def open(self, *, dispatch: bool = True) -> str | None:
         """Migrate, make sure the first account exists, start the background work (unless
@@ -50,6 +52,7 @@ class Service:
         return created
 
     async def close(self) -> None:
+        self.stopping.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mediahooks import __version__, metrics
+from mediahooks import __version__, dashboard, metrics
 from mediahooks.api import assets, deliveries, envelope, ingest, tokens, webhooks
 from mediahooks.clock import now_ms
 from mediahooks.media.ingest import Ingest
@@ -51,6 +51,7 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         metrics.OLDEST_DUE_AGE.set(0 if oldest_due is None else (now - oldest_due) / 1000)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    dashboard.mount(app)
     if extra is not None:
         extra(app)
     return BodyLimit(TrailingSlash(app), service.settings.max_body_bytes)  # type: ignore[return-value]

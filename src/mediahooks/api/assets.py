@@ -18,6 +18,7 @@ from mediahooks.api.paging import MAX_ID
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.media import clips, links, removal
+from mediahooks.service import Service
 from mediahooks.store import assets as store
 from mediahooks.store import idempotency, keys
 from mediahooks.store.schema import DbRow
@@ -74,14 +75,15 @@ def asset_json(row: DbRow, download: dict[str, Any] | None = None) -> dict[str, 
     return out
 
 
-async def _download(service: ServiceDep, request: Request, row: DbRow) -> dict[str, Any] | None:
+async def download_links(service: Service, base_url: str, row: DbRow) -> dict[str, Any] | None:
+    """Signed links to a complete asset's files, valid for the configured time."""
     if row.status != Status.COMPLETE.value:
         return None
     async with service.db.transaction() as conn:
         key = await keys.get_or_create(conn, DOWNLOAD_KEY)
     expires = now_ms() + int(service.settings.download_ttl * 1000)
     query = f"expires={expires}&sig={links.signature(key, row.id, expires)}"
-    base = str(request.base_url).rstrip("/")
+    base = base_url.rstrip("/")
     return {
         "downloadUrl": f"{base}/media/{row.id}.mp4?{query}",
         "downloadExpiresOn": iso(expires),
@@ -167,7 +169,7 @@ async def read_asset(
     if row is not None and row.status == Status.DELETED.value:
         row = None
     row = found(row, f"Media asset {mediaAssetId}")
-    return ok(asset_json(row, await _download(service, request, row)))
+    return ok(asset_json(row, await download_links(service, str(request.base_url), row)))
 
 
 @router.delete("/api/v3/media/assets", summary="Delete complete or errored assets")
@@ -181,21 +183,24 @@ async def delete_assets(
 ) -> JSONResponse:
     deleted, errors = 0, []
     for asset_id in dict.fromkeys(ids):
-        async with service.db.engine.connect() as conn:
-            row = await store.get(conn, account, asset_id)
-        if row is None or row.status == Status.DELETED.value:
-            errors.append({"id": asset_id, "error": "not found"})
-        elif Status(row.status) not in DELETABLE:
-            errors.append(
-                {
-                    "id": asset_id,
-                    "error": f"is {row.status}; only complete or error assets can be deleted",
-                }
-            )
+        refusal = await delete_one(service, account, asset_id)
+        if refusal:
+            errors.append({"id": asset_id, "error": refusal})
         else:
-            await removal.remove(service.db, row)
             deleted += 1
     return ok({"itemsDeleted": deleted, "errors": errors})
+
+
+async def delete_one(service: Service, account: str, asset_id: str) -> str | None:
+    """Start removing a complete or errored asset; otherwise say why not."""
+    async with service.db.engine.connect() as conn:
+        row = await store.get(conn, account, asset_id)
+    if row is None or row.status == Status.DELETED.value:
+        return "not found"
+    if Status(row.status) not in DELETABLE:
+        return f"is {row.status}; only complete or error assets can be deleted"
+    await removal.remove(service.db, row)
+    return None
 
 
 @router.get("/api/v3/account/media/expiration", summary="Read the retention rules")

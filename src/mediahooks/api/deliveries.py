@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID
-from mediahooks.api.webhooks import WebhookId, _found
+from mediahooks.api.webhooks import WebhookId, found_webhook
 from mediahooks.clock import from_iso, iso, now_ms
+from mediahooks.service import Service
 from mediahooks.store import deliveries as store
 from mediahooks.store.schema import DbRow
 
@@ -74,7 +75,7 @@ async def list_deliveries(
     itemCount: Annotated[int, Query(ge=1, le=100)] = 25,
     isDescending: bool = True,
 ) -> JSONResponse:
-    await _found(service, account, id)
+    await found_webhook(service, account, id)
     async with service.db.engine.connect() as conn:
         rows = await store.page(conn, id, list(status or []), startingId, itemCount, isDescending)
     return ok([delivery_json(r) for r in rows])
@@ -84,7 +85,7 @@ async def list_deliveries(
 async def read_delivery(
     id: WebhookId, deliveryId: DeliveryId, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    await _found(service, account, id)
+    await found_webhook(service, account, id)
     async with service.db.engine.connect() as conn:
         delivery, attempts = found(
             await store.get(conn, id, deliveryId), f"Delivery {deliveryId} of webhook {id}"
@@ -98,30 +99,40 @@ async def read_delivery(
     )
 
 
-@router.post("/{id}/deliveries/{deliveryId}/retry", summary="Send a delivery again")
-async def retry_delivery(
-    id: WebhookId, deliveryId: DeliveryId, account: Account, service: ServiceDep
-) -> JSONResponse:
-    await _found(service, account, id)
+async def retry(service: Service, webhook_id: int, delivery_id: int) -> DbRow:
+    """Queue a finished delivery again, now; 409 while it is still pending."""
     async with service.db.transaction() as conn:
-        requeued = await store.retry(conn, id, deliveryId, now_ms())
+        requeued = await store.retry(conn, webhook_id, delivery_id, now_ms())
         delivery, _ = found(
-            await store.get(conn, id, deliveryId), f"Delivery {deliveryId} of webhook {id}"
+            await store.get(conn, webhook_id, delivery_id),
+            f"Delivery {delivery_id} of webhook {webhook_id}",
         )
     if not requeued:
         raise ApiError(
             409,
-            f"Delivery {deliveryId} is {delivery.status}; only succeeded or "
+            f"Delivery {delivery_id} is {delivery.status}; only succeeded or "
             "failed deliveries can be sent again.",
         )
-    return ok(delivery_json(delivery))
+    return delivery
+
+
+async def recover(service: Service, webhook_id: int, since_ms: int) -> int:
+    """Queue again every failed delivery of the webhook created since ``since_ms``."""
+    async with service.db.transaction() as conn:
+        return await store.recover(conn, webhook_id, since_ms, now_ms())
+
+
+@router.post("/{id}/deliveries/{deliveryId}/retry", summary="Send a delivery again")
+async def retry_delivery(
+    id: WebhookId, deliveryId: DeliveryId, account: Account, service: ServiceDep
+) -> JSONResponse:
+    await found_webhook(service, account, id)
+    return ok(delivery_json(await retry(service, id, deliveryId)))
 
 
 @router.post("/{id}/recover", summary="Send again every failed delivery since a time")
-async def recover(
+async def recover_failed(
     id: WebhookId, body: Recover, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    await _found(service, account, id)
-    async with service.db.transaction() as conn:
-        count = await store.recover(conn, id, from_iso(body.since), now_ms())
-    return ok({"requeued": count})
+    await found_webhook(service, account, id)
+    return ok({"requeued": await recover(service, id, from_iso(body.since))})

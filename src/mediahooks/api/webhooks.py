@@ -15,8 +15,10 @@ from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.clock import iso, now_ms
 from mediahooks.delivery import guard
+from mediahooks.service import Service
 from mediahooks.store import outbox
 from mediahooks.store import webhooks as store
+from mediahooks.store.outbox import Emitted
 from mediahooks.store.schema import DbRow
 from mediahooks.store.webhooks import FLAG_COLUMNS
 
@@ -87,7 +89,7 @@ def webhook_json(row: DbRow) -> dict[str, Any]:
     return out
 
 
-async def _check_target(service: ServiceDep, url: str) -> None:
+async def check_target(service: Service, url: str) -> None:
     host, port = guard.check_url(url)
     try:
         await guard.resolve(host, port, service.settings.private_networks)
@@ -98,21 +100,63 @@ async def _check_target(service: ServiceDep, url: str) -> None:
         raise ApiError(400, f"url is not allowed: {reason}", {"url": [reason]}) from exc
 
 
-async def _found(service: ServiceDep, account: str, webhook_id: int) -> DbRow:
+async def found_webhook(service: Service, account: str, webhook_id: int) -> DbRow:
     async with service.db.engine.connect() as conn:
         return found(await store.get(conn, account, webhook_id), f"Webhook {webhook_id}")
+
+
+async def create(service: Service, account: str, body: WebhookCreate) -> DbRow:
+    await check_target(service, body.url)
+    async with service.db.transaction() as conn:
+        # null for an optional field means "not given": the flag defaults to false.
+        values = {k: v for k, v in body.columns().items() if v is not None}
+        return await store.create(conn, account, values)
+
+
+async def update(service: Service, account: str, webhook_id: int, body: WebhookUpdate) -> DbRow:
+    # null leaves a field as it is, except `filter`, where null removes the filter.
+    values = {k: v for k, v in body.columns().items() if v is not None or k == "filter"}
+    if body.url is not None:
+        await check_target(service, body.url)
+    async with service.db.transaction() as conn:
+        row = await store.update_one(
+            conn,
+            account,
+            webhook_id,
+            values,
+            refresh_secret=body.refreshSecret,
+            re_enable=body.reEnable,
+            secret_grace_ms=int(service.settings.secret_grace * 1000),
+        )
+    return found(row, f"Webhook {webhook_id}")
+
+
+async def delete(service: Service, account: str, webhook_id: int) -> None:
+    async with service.db.transaction() as conn:
+        deleted = await store.delete(conn, account, webhook_id)
+    if not deleted:
+        raise ApiError(404, f"Webhook {webhook_id} not found.")
+
+
+async def send_test(service: Service, account: str, hook_type: str) -> tuple[events.Hook, Emitted]:
+    """A sample event of ``hook_type`` to every webhook of the account that takes it, through
+    the same outbox as real events (filters aside: a test must reach its webhook)."""
+    hook = events.sample(hook_type.lower(), account, now_ms())
+    if hook is None:
+        raise ApiError(
+            400,
+            f"hookType must be Media or Feeds, the hook types with test events; not {hook_type!r}.",
+            {"hookType": ["must be Media or Feeds"]},
+        )
+    async with service.db.transaction() as conn:
+        return hook, await outbox.emit(conn, account, hook, ignore_filters=True)
 
 
 @router.post("", summary="Create a webhook")
 async def create_webhook(
     body: WebhookCreate, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    await _check_target(service, body.url)
-    async with service.db.transaction() as conn:
-        # null for an optional field means "not given": the flag defaults to false.
-        values = {k: v for k, v in body.columns().items() if v is not None}
-        row = await store.create(conn, account, values)
-    return ok(webhook_json(row))
+    return ok(webhook_json(await create(service, account, body)))
 
 
 @router.get("/list", summary="List webhooks")
@@ -130,15 +174,7 @@ async def list_webhooks(
 async def test_webhooks(
     hookType: Annotated[str, Path(max_length=64)], account: Account, service: ServiceDep
 ) -> JSONResponse:
-    hook = events.sample(hookType.lower(), account, now_ms())
-    if hook is None:
-        raise ApiError(
-            400,
-            f"hookType must be Media or Feeds, the hook types with test events; not {hookType!r}.",
-            {"hookType": ["must be Media or Feeds"]},
-        )
-    async with service.db.transaction() as conn:
-        emitted = await outbox.emit(conn, account, hook, ignore_filters=True)
+    hook, emitted = await send_test(service, account, hookType)
     return ok(
         {
             "messageId": emitted.msg_id,
@@ -150,34 +186,17 @@ async def test_webhooks(
 
 @router.get("/{id}", summary="Read a webhook")
 async def read_webhook(id: WebhookId, account: Account, service: ServiceDep) -> JSONResponse:
-    return ok(webhook_json(await _found(service, account, id)))
+    return ok(webhook_json(await found_webhook(service, account, id)))
 
 
 @router.put("/{id}", summary="Update a webhook, rotate its secret or re-enable it")
 async def update_webhook(
     id: WebhookId, body: WebhookUpdate, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    # null leaves a field as it is, except `filter`, where null removes the filter.
-    values = {k: v for k, v in body.columns().items() if v is not None or k == "filter"}
-    if body.url is not None:
-        await _check_target(service, body.url)
-    async with service.db.transaction() as conn:
-        row = await store.update_one(
-            conn,
-            account,
-            id,
-            values,
-            refresh_secret=body.refreshSecret,
-            re_enable=body.reEnable,
-            secret_grace_ms=int(service.settings.secret_grace * 1000),
-        )
-    return ok(webhook_json(found(row, f"Webhook {id}")))
+    return ok(webhook_json(await update(service, account, id, body)))
 
 
 @router.delete("/{id}", summary="Delete a webhook")
 async def delete_webhook(id: WebhookId, account: Account, service: ServiceDep) -> JSONResponse:
-    async with service.db.transaction() as conn:
-        deleted = await store.delete(conn, account, id)
-    if not deleted:
-        raise ApiError(404, f"Webhook {id} not found.")
+    await delete(service, account, id)
     return ok(True)

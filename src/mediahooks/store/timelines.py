@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,6 +12,22 @@ from mediahooks.media.timeline import Span
 from mediahooks.store.schema import DbRow, broadcasts, segments
 
 _timed = segments.c.start_ms.is_not(None)
+
+
+@dataclass(frozen=True)
+class Recent:
+    """A broadcast and what of it is still clippable (epoch ms; None before any segment is
+    timed or after all have expired)."""
+
+    broadcast: DbRow
+    lo: int | None
+    hi: int | None
+
+    @property
+    def clippable_ms(self) -> int:
+        return 0 if self.lo is None or self.hi is None else self.hi - self.lo
+
+
 _end = segments.c.start_ms + segments.c.duration_ms
 
 
@@ -154,6 +171,28 @@ async def spans(conn: AsyncConnection, account_id: str, stream_name: str) -> lis
         .group_by(broadcasts.c.id, broadcasts.c.token_id)
     )
     return [Span(r.id, r.token_id, r.lo, r.hi) for r in await conn.execute(query)]
+
+
+async def recent(conn: AsyncConnection, account_id: str, limit: int = 50) -> list[Recent]:
+    """The account's latest broadcasts, live ones first, each with its coverage."""
+    query = (
+        select(broadcasts)
+        .where(broadcasts.c.account_id == account_id)
+        .order_by(broadcasts.c.ended_at.is_not(None), broadcasts.c.id.desc())
+        .limit(limit)
+    )
+    rows = list((await conn.execute(query)).all())
+    coverage_query = (
+        select(
+            segments.c.broadcast_id,
+            func.min(segments.c.start_ms).label("lo"),
+            func.max(_end).label("hi"),
+        )
+        .where(segments.c.broadcast_id.in_([r.id for r in rows]), _timed)
+        .group_by(segments.c.broadcast_id)
+    )
+    covered = {r.broadcast_id: (r.lo, r.hi) for r in await conn.execute(coverage_query)}
+    return [Recent(row, *covered.get(row.id, (None, None))) for row in rows]
 
 
 async def segments_between(

@@ -1,0 +1,80 @@
+"""Assets: clips and recordings with filters and paging; one asset with its player and delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from mediahooks.api.assets import AssetId, AssetStatus, AssetType, delete_one, download_links
+from mediahooks.assets import DELETABLE, Status
+from mediahooks.dashboard.web import MemberDep, form, redirect, render
+from mediahooks.store import assets as store
+
+router = APIRouter(include_in_schema=False)
+STATUSES: tuple[AssetStatus, ...] = ("processing", "complete", "error", "deleting")
+TYPES: tuple[AssetType, ...] = ("clip", "recording")
+PAGE_SIZE = 25
+
+
+@router.get("/assets")
+async def assets_page(
+    seen: MemberDep,
+    status: Annotated[list[AssetStatus] | None, Query()] = None,
+    type: Annotated[list[AssetType] | None, Query()] = None,
+    stream: Annotated[str, Query(max_length=128)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    order: Literal["newest", "oldest"] = "newest",
+) -> Response:
+    listing = store.Listing(
+        statuses=list(status or STATUSES),
+        types=list(type or TYPES),
+        stream_name=stream.strip() or None,
+        sort="created",
+        descending=order == "newest",
+        page=page,
+        limit=PAGE_SIZE + 1,  # one more tells whether there is a next page
+    )
+    async with seen.service.db.engine.connect() as conn:
+        rows = await store.page(conn, seen.account, listing)
+    return render(
+        seen,
+        "assets.html",
+        rows=rows[:PAGE_SIZE],
+        more=len(rows) > PAGE_SIZE,
+        page=page,
+        chosen_statuses=set(status or []),
+        chosen_types=set(type or []),
+        statuses=STATUSES,
+        types=TYPES,
+        stream=stream,
+        order=order,
+    )
+
+
+@router.get("/assets/{asset_id}")
+async def asset_page(seen: MemberDep, asset_id: Annotated[str, Path(max_length=64)]) -> Response:
+    async with seen.service.db.engine.connect() as conn:
+        row = await store.get(conn, seen.account, asset_id)
+    if row is None or row.status == Status.DELETED.value:
+        return render(seen, "missing.html", 404, what=f"Media asset {asset_id}")
+    links = await download_links(seen.service, str(seen.request.base_url), row)
+    return render(
+        seen,
+        "asset.html",
+        asset=row,
+        links=links,
+        metadata=json.loads(row.metadata),
+        deletable=Status(row.status) in DELETABLE,
+    )
+
+
+@router.post("/assets/{asset_id}/delete")
+async def delete_asset(seen: MemberDep, asset_id: AssetId) -> Response:
+    await form(seen)
+    refusal = await delete_one(seen.service, seen.account, asset_id)
+    if refusal:
+        return redirect(seen, f"/assets/{asset_id}", f"Not deleted ({refusal}).", error=True)
+    return redirect(seen, "/assets", "The asset is being deleted; its files go first.")

@@ -1,0 +1,92 @@
+"""Streams: live and ended broadcasts, a bar of what each still has to clip, and clip requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from mediahooks.clock import now_ms
+from mediahooks.dashboard.web import MemberDep, form, one, redirect, render
+from mediahooks.media import clips
+from mediahooks.media.timeline import MIN_CLIP_MS
+from mediahooks.store import timelines
+
+router = APIRouter(include_in_schema=False)
+PRESETS = (10, 30, 60)  # seconds for the "last N s" buttons
+
+
+@dataclass(frozen=True)
+class Bar:
+    """Where a broadcast's clippable part sits on its bar, in percent of the broadcast."""
+
+    left: float
+    width: float
+
+
+def bar(started: int, ended: int, lo: int | None, hi: int | None) -> Bar | None:
+    if lo is None or hi is None or ended <= started:
+        return None
+    span = ended - started
+    left = max(0.0, min(100.0, (lo - started) * 100 / span))
+    right = max(left, min(100.0, (hi - started) * 100 / span))
+    return Bar(round(left, 2), round(right - left, 2))
+
+
+@router.get("/streams")
+async def streams_page(seen: MemberDep) -> Response:
+    now = now_ms()
+    async with seen.service.db.engine.connect() as conn:
+        recent = await timelines.recent(conn, seen.account)
+    rows = []
+    for item in recent:
+        b = item.broadcast
+        end = b.ended_at or now
+        rows.append(
+            {
+                "broadcast": b,
+                "live": b.ended_at is None,
+                "lo": item.lo,
+                "hi": item.hi,
+                "end": end,
+                "bar": bar(b.started_at, end, item.lo, item.hi),
+                "clippable_s": 0
+                if item.lo is None or item.hi is None
+                else (item.hi - item.lo) // 1000,
+            }
+        )
+    return render(seen, "streams.html", rows=rows, presets=PRESETS, min_clip_s=MIN_CLIP_MS // 1000)
+
+
+@router.post("/streams/clip")
+async def request_clip(seen: MemberDep) -> Response:
+    fields = await form(seen)
+    stream = one(fields, "stream")
+    now = now_ms()
+    try:
+        if one(fields, "last"):
+            stop = now
+            start = now - int(one(fields, "last")) * 1000
+        else:
+            origin = int(one(fields, "origin"))
+            start = origin + int(float(one(fields, "from")) * 1000)
+            stop = origin + int(float(one(fields, "to")) * 1000)
+    except (ValueError, OverflowError):
+        return redirect(seen, "/streams", "Pick a range on the timeline first.", error=True)
+    clip = clips.ClipRequest(
+        stream_name=stream, start_ms=start, stop_ms=stop, name=one(fields, "name")[:256] or None
+    )
+    try:
+        async with seen.service.db.transaction() as conn:
+            rows = await clips.request(conn, seen.account, clip, now)
+    except clips.ClipRefused as exc:
+        return redirect(seen, "/streams", f"The clip was refused: {exc.message}", error=True)
+    if len(rows) == 1:
+        return redirect(seen, f"/assets/{rows[0].id}", "Clip requested.")
+    return redirect(
+        seen,
+        f"/assets?stream={quote(stream)}",
+        f"The range spans {len(rows)} broadcasts: one clip each was requested.",
+    )

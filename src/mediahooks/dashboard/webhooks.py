@@ -1,0 +1,246 @@
+"""Webhooks: list, create, edit, the secret, test events, re-enabling; and each webhook's
+deliveries, queue and history, with every attempt, retry and recover."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from mediahooks.api import deliveries as delivery_api
+from mediahooks.api import webhooks as api
+from mediahooks.api.envelope import ApiError
+from mediahooks.api.paging import MAX_ID
+from mediahooks.clock import now_ms
+from mediahooks.dashboard.web import MemberDep, Visitor, form, one, redirect, render
+from mediahooks.store import deliveries as delivery_store
+from mediahooks.store import webhooks as store
+from mediahooks.store.schema import DbRow
+
+router = APIRouter(include_in_schema=False)
+HOOK_TYPES = {
+    "isMediaHooks": "Media (clips and recordings)",
+    "isFeedHooks": "Feeds (streams start and end)",
+    "isRecordingHooks": "Recording (deprecated by the platform)",
+    "isThumbnailHooks": "Thumbnail",
+    "isTranscoderHooks": "Transcoder",
+    "isViewerConnectionHooks": "Viewer connection",
+}
+QUEUES = {"": "All", "pending": "Queue", "failed": "Failed", "succeeded": "Succeeded"}
+PAGE_SIZE = 25
+WebhookPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+DeliveryPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def problem(exc: ValidationError | ApiError) -> str:
+    """One sentence a person can act on, from the API's own validation."""
+    if isinstance(exc, ApiError):
+        return exc.message
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ())) or "form"
+        parts.append(
+            f"{field}: {str(error.get('msg', 'is invalid')).removeprefix('Value error, ')}"
+        )
+    return "; ".join(parts)
+
+
+def _fields(posted: dict[str, list[str]]) -> dict[str, Any]:
+    """The API's webhook fields from a posted form: a checkbox is sent only when checked."""
+    values: dict[str, Any] = {"url": one(posted, "url"), "filter": one(posted, "filter") or None}
+    values.update({flag: flag in posted for flag in HOOK_TYPES})
+    return values
+
+
+@router.get("/webhooks")
+async def webhooks_page(seen: MemberDep) -> Response:
+    async with seen.service.db.engine.connect() as conn:
+        rows = await store.page(conn, seen.account, None, 100, False)
+    return render(
+        seen, "webhooks.html", rows=[api.webhook_json(r) for r in rows], hook_types=HOOK_TYPES
+    )
+
+
+@router.post("/webhooks")
+async def create_webhook(seen: MemberDep) -> Response:
+    posted = await form(seen)
+    values = _fields(posted)
+    try:
+        row = await api.create(seen.service, seen.account, api.WebhookCreate(**values))
+    except (ValidationError, ApiError) as exc:
+        async with seen.service.db.engine.connect() as conn:
+            rows = await store.page(conn, seen.account, None, 100, False)
+        return render(
+            seen,
+            "webhooks.html",
+            400,
+            rows=[api.webhook_json(r) for r in rows],
+            hook_types=HOOK_TYPES,
+            error=problem(exc),
+            entered=values,
+        )
+    return redirect(seen, f"/webhooks/{row.id}", "Webhook created.")
+
+
+async def _webhook(seen: Visitor, webhook_id: int) -> DbRow | None:
+    async with seen.service.db.engine.connect() as conn:
+        return await store.get(conn, seen.account, webhook_id)
+
+
+@router.get("/webhooks/{webhook_id}")
+async def webhook_page(
+    seen: MemberDep,
+    webhook_id: WebhookPath,
+    queue: Literal["", "pending", "failed", "succeeded"] = "",
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    row = await _webhook(seen, webhook_id)
+    if row is None:
+        return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
+    return await _show(seen, row, queue, before)
+
+
+async def _show(
+    seen: Visitor,
+    row: DbRow,
+    queue: str,
+    before: int | None,
+    status_code: int = 200,
+    **extra: Any,
+) -> Response:
+    async with seen.service.db.engine.connect() as conn:
+        deliveries = await delivery_store.page(
+            conn, row.id, [queue] if queue else [], before, PAGE_SIZE + 1, True
+        )
+    return render(
+        seen,
+        "webhook.html",
+        status_code,
+        webhook=api.webhook_json(row),
+        hook_types=HOOK_TYPES,
+        deliveries=[delivery_api.delivery_json(d) for d in deliveries[:PAGE_SIZE]],
+        older=deliveries[PAGE_SIZE - 1].id if len(deliveries) > PAGE_SIZE else None,
+        queue=queue,
+        queues=QUEUES,
+        today=datetime.now(UTC).strftime("%Y-%m-%dT00:00"),
+        **extra,
+    )
+
+
+@router.post("/webhooks/{webhook_id}")
+async def edit_webhook(seen: MemberDep, webhook_id: WebhookPath) -> Response:
+    return await _update(seen, webhook_id, await form(seen), "Saved.")
+
+
+@router.post("/webhooks/{webhook_id}/rotate")
+async def rotate_secret(seen: MemberDep, webhook_id: WebhookPath) -> Response:
+    await form(seen)
+    hours = seen.service.settings.secret_grace / 3600
+    notice = f"New secret made; the old one stays valid for {hours:g} h."
+    return await _update(seen, webhook_id, None, notice, refreshSecret=True)
+
+
+@router.post("/webhooks/{webhook_id}/enable")
+async def re_enable(seen: MemberDep, webhook_id: WebhookPath) -> Response:
+    await form(seen)
+    notice = "Re-enabled: its queued deliveries go out now."
+    return await _update(seen, webhook_id, None, notice, reEnable=True)
+
+
+async def _update(
+    seen: Visitor,
+    webhook_id: int,
+    posted: dict[str, list[str]] | None,
+    notice: str,
+    **flags: bool,
+) -> Response:
+    values = _fields(posted) if posted is not None else {}
+    try:
+        body = api.WebhookUpdate.model_validate(values | flags)
+        await api.update(seen.service, seen.account, webhook_id, body)
+    except (ValidationError, ApiError) as exc:
+        row = await _webhook(seen, webhook_id)
+        if row is None:
+            return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
+        return await _show(seen, row, "", None, 400, error=problem(exc), entered=values)
+    return redirect(seen, f"/webhooks/{webhook_id}", notice)
+
+
+@router.post("/webhooks/{webhook_id}/test")
+async def send_test(seen: MemberDep, webhook_id: WebhookPath) -> Response:
+    hook_type = one(await form(seen), "hookType") or "Media"
+    try:
+        _, emitted = await api.send_test(seen.service, seen.account, hook_type)
+    except ApiError as exc:
+        return redirect(seen, f"/webhooks/{webhook_id}", exc.message, error=True)
+    reached = len(emitted.webhook_ids)
+    return redirect(
+        seen,
+        f"/webhooks/{webhook_id}",
+        f"A test {hook_type} event is on its way to {reached} webhook{'s' * (reached != 1)} "
+        f"that take {hook_type} hooks.",
+    )
+
+
+@router.post("/webhooks/{webhook_id}/delete")
+async def delete_webhook(seen: MemberDep, webhook_id: WebhookPath) -> Response:
+    await form(seen)
+    try:
+        await api.delete(seen.service, seen.account, webhook_id)
+    except ApiError as exc:
+        return redirect(seen, "/webhooks", exc.message, error=True)
+    return redirect(seen, "/webhooks", f"Webhook {webhook_id} deleted.")
+
+
+@router.post("/webhooks/{webhook_id}/recover")
+async def recover(seen: MemberDep, webhook_id: WebhookPath) -> Response:
+    since = one(await form(seen), "since")
+    target = f"/webhooks/{webhook_id}"
+    try:
+        since_ms = int(datetime.fromisoformat(since).replace(tzinfo=UTC).timestamp() * 1000)
+    except ValueError:
+        return redirect(seen, target, "Give the time to recover from.", error=True)
+    if await _webhook(seen, webhook_id) is None:
+        return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
+    count = await delivery_api.recover(seen.service, webhook_id, since_ms)
+    return redirect(seen, target, f"{count} failed deliver{'ies' if count != 1 else 'y'} queued.")
+
+
+@router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}")
+async def delivery_page(
+    seen: MemberDep, webhook_id: WebhookPath, delivery_id: DeliveryPath
+) -> Response:
+    row = await _webhook(seen, webhook_id)
+    found = None
+    if row is not None:
+        async with seen.service.db.engine.connect() as conn:
+            found = await delivery_store.get(conn, webhook_id, delivery_id)
+    if row is None or found is None:
+        return render(seen, "missing.html", 404, what=f"Delivery {delivery_id}")
+    delivery, attempts = found
+    return render(
+        seen,
+        "delivery.html",
+        webhook=api.webhook_json(row),
+        delivery=delivery_api.delivery_json(delivery),
+        body=bytes(delivery.body),
+        attempts=[delivery_api.attempt_json(a) for a in attempts],
+        retryable=delivery.status in ("succeeded", "failed"),
+        now=now_ms(),
+    )
+
+
+@router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/retry")
+async def retry(seen: MemberDep, webhook_id: WebhookPath, delivery_id: DeliveryPath) -> Response:
+    await form(seen)
+    target = f"/webhooks/{webhook_id}/deliveries/{delivery_id}"
+    if await _webhook(seen, webhook_id) is None:
+        return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
+    try:
+        await delivery_api.retry(seen.service, webhook_id, delivery_id)
+    except ApiError as exc:
+        return redirect(seen, target, exc.message, error=True)
+    return redirect(seen, target, "Queued again: it goes out now.")
