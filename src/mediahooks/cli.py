@@ -103,6 +103,7 @@ def _banner(service: Service, secret: str | None, url: str) -> None:
     console.print(f"  account    {service.account_id}")
     if secret:
         console.print(f"  API secret [bold yellow]{secret}[/]  (shown once: keep it)")
+    console.print(f"  dashboard  {url}/  (sign in with the API secret)")
     console.print(f"  API docs   {url}/docs")
     console.print(f"  metrics    {url}/metrics")
     console.print(

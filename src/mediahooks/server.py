@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -27,6 +28,19 @@ class HalfCloseProtocol(HttpToolsProtocol):
         if cycle is not None and not cycle.more_body and not cycle.response_complete:
             return True
         return None
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, telling the service when a signal asks it to stop: the dashboard's
+    live streams end then, instead of holding the shutdown until its grace period is over."""
+
+    def __init__(self, config: uvicorn.Config, service: Service) -> None:
+        super().__init__(config)
+        self.service = service
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.service.stopping.set()
+        super().handle_exit(sig, frame)
 
 
 @dataclass
@@ -56,7 +70,7 @@ async def start(
         http=HalfCloseProtocol,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+    server = Server(config, service)
     task = asyncio.create_task(server.serve(), name="http")
     while not server.started:
         if task.done():
