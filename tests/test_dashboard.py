@@ -301,3 +301,86 @@ async def csrf_of(session: aiohttp.ClientSession, url: str) -> str:
         found = re.search(r'name="csrf" value="([0-9a-f]+)"', await resp.text())
     assert found
     return found.group(1)
+
+
+async def signed_in_session(api: Api) -> tuple[aiohttp.ClientSession, str]:
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    token = await csrf_of(session, api.url + "/signin")
+    async with session.post(
+        api.url + "/signin", data={"csrf": token, "secret": API_SECRET}
+    ) as resp:
+        assert resp.status == 200
+    return session, await csrf_of(session, api.url + "/webhooks")
+
+
+async def test_bad_form_input_gets_a_message_and_never_a_500(api: Api, receiver: Receiver) -> None:
+    webhook = await api.webhook(receiver.url + "/kept")
+    w = f"/webhooks/{webhook['id']}"
+    session, token = await signed_in_session(api)
+    cases: list[tuple[str, dict[str, str], int, str]] = [
+        ("/webhooks", {"url": "ftp://example.com/x"}, 400, "http"),
+        ("/webhooks", {"url": ""}, 400, "url"),
+        ("/webhooks", {"url": receiver.url + "/x", "filter": "(unclosed"}, 400, "regular"),
+        ("/webhooks", {"url": "http://" + "a" * 3000}, 400, "url"),
+        (w, {"url": receiver.url + "/y", "filter": "[z-a]"}, 400, "regular"),
+        (w + "/test", {"hookType": "Thumbnail"}, 200, "Media or Feeds"),
+        (w + "/recover", {"since": "yesterday"}, 200, "time to recover"),
+        ("/webhooks/999/rotate", {}, 404, "does not exist"),
+        ("/webhooks/abc/rotate", {}, 400, "does not understand"),
+        (w + "/deliveries/999/retry", {}, 404, "not found"),
+        ("/streams/clip", {"stream": "nowhere", "last": "30"}, 200, "No timelines"),
+        ("/streams/clip", {"stream": "nowhere", "last": "1e400"}, 200, "Pick a range"),
+        ("/streams/clip", {"stream": "x", "origin": "nan", "from": "0", "to": "5"}, 200, "Pick"),
+        ("/streams/clip", {"stream": "x", "last": "-5"}, 200, "refused"),
+        ("/assets/" + "0" * 32 + "/delete", {}, 404, "not found"),
+        ("/assets/nothex/delete", {}, 400, "does not understand"),
+    ]
+    try:
+        for path, fields, status, says in cases:
+            async with session.post(api.url + path, data={"csrf": token, **fields}) as resp:
+                text = await resp.text()
+                assert resp.status == status, (path, fields, resp.status, text[-500:])
+                assert says in text, (path, fields, text[-800:])
+        async with session.post(
+            api.url + "/webhooks", data={"csrf": token, "url": "x" * 70_000}
+        ) as resp:
+            assert resp.status == 403 and "larger" in await resp.text()
+        for path in ["/assets?page=0", "/assets?status=bogus", w + "?before=-1", "/assets/x"]:
+            async with session.get(api.url + path) as resp:
+                assert resp.status in (400, 404), path
+        assert len(await api.ok("GET", "/api/webhooks/list")) == 1
+    finally:
+        await session.close()
+
+
+async def test_the_asset_list_filters_and_pages(api: Api) -> None:
+    token = await publish_token(api, "hall")
+    start = now_ms() - 14_000
+    segments = synthetic.iter_segments(12, "ts", **SMALL)  # type: ignore[arg-type]
+    await publisher.publish(f"{api.url}/ingest/hall", token, segments, False, start_ms=start)
+    for n in range(27):
+        body = {
+            "streamName": "hall",
+            "startTime": iso(start),
+            "stopTime": iso(start + 10_500),
+            "name": f"take {n:02}",
+        }
+        await api.ok("POST", "/api/v3/media/assets", body)
+    session, _ = await signed_in_session(api)
+
+    async def names(query: str) -> tuple[list[str], bool]:
+        async with session.get(f"{api.url}/assets?{query}") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        return re.findall(r">(take \d\d)</a>", text), "Next →" in text
+
+    try:
+        first, more = await names("")
+        assert first == [f"take {n:02}" for n in range(26, 1, -1)] and more
+        assert await names("page=2") == (["take 01", "take 00"], False)
+        assert (await names("order=oldest"))[0][0] == "take 00"
+        assert await names("stream=elsewhere") == ([], False)
+        assert await names("status=error") == ([], False)
+        assert len((await names("type=clip&stream=hall"))[0]) == 25
+    finally:
+        await session.close()

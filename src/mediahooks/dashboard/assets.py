@@ -35,15 +35,15 @@ async def assets_page(
         sort="created",
         descending=order == "newest",
         page=page,
-        limit=PAGE_SIZE + 1,  # one more tells whether there is a next page
+        limit=PAGE_SIZE,
     )
     async with seen.service.db.engine.connect() as conn:
         rows = await store.page(conn, seen.account, listing)
     return render(
         seen,
         "assets.html",
-        rows=rows[:PAGE_SIZE],
-        more=len(rows) > PAGE_SIZE,
+        rows=rows,
+        more=len(rows) == PAGE_SIZE,  # a full page may have a next one
         page=page,
         chosen_statuses=set(status or []),
         chosen_types=set(type or []),
