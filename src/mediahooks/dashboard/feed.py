@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediahooks.store.schema import attempts, deliveries, events, webhooks
+from mediahooks.store.schema import DbRow, attempts, deliveries, events, webhooks
 
 BATCH = 200
 
@@ -51,60 +51,43 @@ Change = tuple[str, dict[str, Any]]  # (SSE event name, its data)
 async def changes(conn: AsyncConnection, account: str, cursor: Cursor) -> list[Change]:
     """What happened after ``cursor`` (which moves past it), as (SSE event, data) pairs."""
     out: list[Change] = []
-    rows = await conn.execute(
-        select(
-            events.c.id,
-            events.c.hook_type,
-            events.c.event,
-            events.c.ordering_key,
-            events.c.stream_name,
-        )
-        .where(events.c.account_id == account, events.c.id > cursor.event)
-        .order_by(events.c.id)
-        .limit(BATCH)
-    )
-    for row in rows:
+    for row in await _after(conn, events, cursor.event, account):
         cursor.event = row.id
         if row.hook_type == "media":
-            out.append(
-                ("asset", {"id": row.ordering_key, "event": row.event, "stream": row.stream_name})
-            )
+            data = {"id": row.ordering_key, "event": row.event, "stream": row.stream_name}
+            out.append(("asset", data))
         elif row.hook_type == "feeds":
             out.append(("stream", {"stream": row.stream_name, "event": row.event}))
-    rows = await conn.execute(
-        select(deliveries.c.id, deliveries.c.webhook_id)
-        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-        .where(webhooks.c.account_id == account, deliveries.c.id > cursor.delivery)
-        .order_by(deliveries.c.id)
-        .limit(BATCH)
-    )
-    for row in rows:
+    for row in await _after(conn, deliveries, cursor.delivery, account):
         cursor.delivery = row.id
         out.append(("delivery", {"webhook": row.webhook_id, "delivery": row.id, "new": True}))
-    rows = await conn.execute(
-        select(
-            attempts.c.id,
-            attempts.c.delivery_id,
-            attempts.c.webhook_id,
-            attempts.c.status_code,
-            attempts.c.error_kind,
-        )
-        .join(webhooks, webhooks.c.id == attempts.c.webhook_id)
-        .where(webhooks.c.account_id == account, attempts.c.id > cursor.attempt)
-        .order_by(attempts.c.id)
-        .limit(BATCH)
-    )
-    for row in rows:
+    for row in await _after(conn, attempts, cursor.attempt, account):
         cursor.attempt = row.id
-        out.append(
-            (
-                "delivery",
-                {
-                    "webhook": row.webhook_id,
-                    "delivery": row.delivery_id,
-                    "statusCode": row.status_code,
-                    "errorKind": row.error_kind,
-                },
-            )
-        )
+        data = {
+            "webhook": row.webhook_id,
+            "delivery": row.delivery_id,
+            "statusCode": row.status_code,
+            "errorKind": row.error_kind,
+        }
+        out.append(("delivery", data))
     return out
+
+
+async def _after(conn: AsyncConnection, table: Table, after: int, account: str) -> list[DbRow]:
+    """The account's rows of ``table`` with an id above ``after``, oldest first."""
+    columns = [table.c[name] for name in _COLUMNS[table.name]]
+    query = select(table.c.id, *columns)
+    if table is events:
+        query = query.where(events.c.account_id == account)
+    else:  # deliveries and attempts belong to the account through their webhook
+        query = query.join(webhooks, webhooks.c.id == table.c.webhook_id)
+        query = query.where(webhooks.c.account_id == account)
+    query = query.where(table.c.id > after).order_by(table.c.id).limit(BATCH)
+    return list((await conn.execute(query)).all())
+
+
+_COLUMNS = {
+    "events": ("hook_type", "event", "ordering_key", "stream_name"),
+    "deliveries": ("webhook_id",),
+    "attempts": ("delivery_id", "webhook_id", "status_code", "error_kind"),
+}
