@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -186,8 +186,6 @@ def redirect(seen: Visitor, url: str, notice: str | None = None, error: bool = F
 def _read_flash(raw: str | None) -> dict[str, str] | None:
     if not raw:
         return None
-    from urllib.parse import unquote
-
     try:
         kind, message = json.loads(unquote(raw))
     except (ValueError, TypeError):
@@ -220,11 +218,10 @@ def one(fields: dict[str, list[str]], name: str) -> str:
 
 
 async def on_sign_in_required(request: Request, _exc: Exception) -> Response:
-    if request.method == "GET" and request.headers.get("accept", "").startswith("text/html"):
+    """A page leads to the sign-in page (and back after it); an action is refused."""
+    if request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
-    if request.method == "GET":
-        return RedirectResponse("/signin", status_code=303)
     return HTMLResponse(
         "<p>Sign in first: <a href='/signin'>/signin</a></p>",
         status_code=401,
