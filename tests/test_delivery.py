@@ -6,7 +6,9 @@ The retry schedule is 0.2 s gaps (4 attempts in all) and the attempt timeout 2 s
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +17,10 @@ from sqlalchemy import func, select
 from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks import signing
 from mediahooks.assets import Status
-from mediahooks.store import assets
+from mediahooks.config import Settings
+from mediahooks.events import sample as sample_hook
+from mediahooks.store import accounts, assets, outbox
+from mediahooks.store.db import Database
 from mediahooks.store.schema import deliveries, events
 
 
@@ -362,3 +367,68 @@ async def test_a_state_change_and_its_event_commit_together_or_not_at_all(
     await new_asset(api)
     assert await counts() == (before[0] + 1, before[1] + 1)
     await receiver.wait_for(1, "/atomic")
+
+
+async def test_overlapping_transactions_fail_alone_and_return_after_their_commit(
+    database_url: str,
+) -> None:
+    """On SQLite overlapping transactions share one commit (group commit); on both databases a
+    failing one undoes only itself, and every caller continues only once its rows are in."""
+    db = Database(Settings(database_url=database_url).sqlalchemy_url)
+    await db.migrate()
+    try:
+        async with db.transaction() as conn:
+            account_id, _ = await accounts.ensure(conn, None)
+
+        async def one(index: int) -> None:
+            hook = sample_hook("media", account_id, index)
+            assert hook is not None
+            async with db.transaction() as conn:
+                emitted = await outbox.emit(conn, account_id, hook)
+                await asyncio.sleep(0)  # let the others queue up behind this body
+                if index % 3 == 0:  # the first of a group, and later ones
+                    raise RuntimeError(f"body {index} fails after its insert")
+            # Returned: a connection of its own sees the event.
+            async with db.engine.connect() as conn:
+                query = select(func.count()).where(events.c.msg_id == emitted.msg_id)
+                assert (await conn.execute(query)).scalar_one() == 1
+
+        results = await asyncio.gather(*(one(i) for i in range(12)), return_exceptions=True)
+        failed = [r for r in results if r is not None]
+        assert len(failed) == 4 and all(isinstance(r, RuntimeError) for r in failed), failed
+        async with db.engine.connect() as conn:
+            stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+            queued = (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one()
+        assert (stored, queued) == (8, 0)  # no webhooks: events only
+    finally:
+        await db.close()
+
+
+async def test_sqlite_waits_for_another_writer_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another process holding SQLite's write lock makes a transaction wait asleep: the event
+    loop keeps running meanwhile, and the transaction commits once the lock is free."""
+    path = tmp_path / "busy.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await db.migrate()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+
+        async def write() -> str:
+            async with db.transaction() as conn:
+                account_id, _ = await accounts.ensure(conn, None)
+            return account_id
+
+        writing = asyncio.create_task(write())
+        for _ in range(5):  # the loop runs while the write waits for the lock
+            await asyncio.sleep(0.01)
+        assert not writing.done()
+        other.execute("COMMIT")
+        account_id = await asyncio.wait_for(writing, 10)
+        row = other.execute("SELECT id FROM accounts").fetchone()
+        assert row == (account_id,)
+    finally:
+        other.close()
+        await db.close()

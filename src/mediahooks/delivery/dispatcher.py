@@ -131,7 +131,8 @@ class Dispatcher:
                 continue
             want = min(self.settings.claim_batch, free)
             now = now_ms()
-            async with self.db.transaction(durable=False) as conn:
+            due: int | None = None
+            async with self.db.statements() as conn:
                 claimed = await store.claim(
                     conn,
                     self.owner,
@@ -141,6 +142,10 @@ class Dispatcher:
                     self.lease_ms,
                     self._sending,
                 )
+                if not claimed:
+                    # Asked on the same connection: no second checkout. (Having claimed some,
+                    # the loop is woken when they are answered.)
+                    due = await store.next_due(conn, now)
             for c in claimed:
                 self._inflight += 1
                 self._sending[c.webhook_id] += 1
@@ -149,10 +154,9 @@ class Dispatcher:
                 task.add_done_callback(self._tasks.discard)
             if len(claimed) == want:
                 continue
-            async with self.db.engine.connect() as conn:
-                due = await store.next_due(conn, now)
             # Due but not claimed means blocked (ordering, concurrency cap, disabled): those wait
-            # for a wake-up, which every finished attempt and every re-enable sends.
+            # for a wake-up, which every finished attempt and every re-enable sends. So do the
+            # deliveries behind a partial claim (`due` unknown): its answers wake the loop.
             wait = poll if due is None or due <= now else min(poll, (due - now) / 1000)
             await self._sleep(wait)
             # Let answers arriving together be claimed for together.
@@ -163,7 +167,7 @@ class Dispatcher:
             await asyncio.sleep(self.lease_ms / 4000)
             if self._inflight:
                 try:
-                    async with self.db.transaction(durable=False) as conn:
+                    async with self.db.statements() as conn:
                         await store.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
                 except Exception:
                     log.exception("renewing leases failed; trying again")

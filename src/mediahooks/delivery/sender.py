@@ -72,6 +72,8 @@ class Sender:
         self.timeout = timeout
         self.concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
+        # IP literal targets already checked: None (allowed) or why they are refused.
+        self._literals: dict[tuple[str, int], tuple[str, str] | None] = {}
 
     async def __aenter__(self) -> Sender:
         connector = aiohttp.TCPConnector(
@@ -124,10 +126,22 @@ class Sender:
             return Response(elapsed(), error_kind=kind, error_message=storable(message))
 
     async def _check_literal(self, url: str) -> None:
-        # aiohttp skips the resolver for IP literals, so those are checked here.
+        # aiohttp skips the resolver for IP literals, so those are checked here; the verdict on
+        # an address never changes for this sender's allowed networks, so it is kept.
         literal = _literal_target(url)
-        if literal is not None:
-            await guard.resolve(*literal, self.allowed)
+        if literal is None:
+            return
+        if literal not in self._literals:
+            if len(self._literals) >= 4096:
+                self._literals.clear()
+            try:
+                await guard.resolve(*literal, self.allowed)
+                self._literals[literal] = None
+            except guard.TargetRefused as exc:
+                self._literals[literal] = (exc.kind, str(exc))
+        refused = self._literals[literal]
+        if refused is not None:
+            raise guard.TargetRefused(*refused)
 
 
 @functools.lru_cache(maxsize=4096)

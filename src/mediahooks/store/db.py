@@ -3,28 +3,39 @@
 Whoever commits deliveries marks the transaction (`mark_wake`); after the commit every local
 dispatcher is woken at once, and on PostgreSQL a NOTIFY reaches the dispatchers of other
 processes. Polling is only the fallback.
+
+On SQLite, transactions that overlap in time share one commit (see `_Group`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, func, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.functions import FunctionElement
 
 DELIVERIES, MEDIA = "deliveries", "media"
 TOPICS = (DELIVERIES, MEDIA)
 # What each open transaction gave work to; weak, so a rolled-back one simply drops out.
 _marked: weakref.WeakKeyDictionary[AsyncConnection, set[str]] = weakref.WeakKeyDictionary()
+# Topics a statement of the transaction already notified (`pg_notify`): no NOTIFY at the end.
+_notified: weakref.WeakKeyDictionary[AsyncConnection, set[str]] = weakref.WeakKeyDictionary()
 log = logging.getLogger("mediahooks.store")
 _MIGRATION_LOCK = 74_120_001
+# How long SQLite waits for another process's write transaction before giving up.
+_SQLITE_BUSY_SECONDS = 30.0
 
 
 class Database:
@@ -34,8 +45,19 @@ class Database:
         self.engine: AsyncEngine = (
             _postgres_engine(url) if self.is_postgres else _sqlite_engine(url, sqlite_synchronous)
         )
+        # PostgreSQL: connections whose commits do not wait for the disk, for `durable=False`
+        # (set per connection, it costs no statement per transaction).
+        self._bookkeeping: AsyncEngine | None = (
+            _postgres_engine(url, pool_size=4, synchronous_commit="off")
+            if self.is_postgres
+            else None
+        )
         self._wakers: dict[str, list[Callable[[], None]]] = {topic: [] for topic in TOPICS}
         self._listener: Any = None
+        # SQLite group commit: whose turn it is on the one connection, and the open group.
+        self._turn = asyncio.Lock()
+        self._group: _Group | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def on_commit_wake(self, topic: str, waker: Callable[[], None]) -> None:
         """Call ``waker`` after each commit that made work of ``topic`` (any process's commit,
@@ -66,18 +88,104 @@ class Database:
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:
         """A write transaction; commits on success, rolls back on error.
 
+        Either way the caller continues only once its changes are committed (or known not to
+        be): on SQLite its body may share the commit with others' (`_Group`), never its fate.
+
         ``durable=False`` is for bookkeeping that a crash may lose without harm (leases, attempt
         verdicts: a lost one means a delivery is sent again, never lost): on PostgreSQL its
         commit does not wait for the disk.
         """
-        async with self.engine.begin() as conn:
-            if not durable and self.is_postgres:
-                await conn.execute(text("SET LOCAL synchronous_commit TO off"))
+        if not self.is_postgres:
+            async with self._grouped() as conn:
+                yield conn
+            return
+        engine = self.engine if durable or self._bookkeeping is None else self._bookkeeping
+        async with engine.begin() as conn:
             yield conn
             topics = _marked.pop(conn, set())
-            if self.is_postgres:
-                for topic in topics:
-                    await conn.execute(text(f"NOTIFY {_channel(topic)}"))
+            for topic in topics - _notified.pop(conn, set()):
+                await conn.execute(text(f"NOTIFY {_channel(topic)}"))
+        for topic in topics:
+            self._wake(topic)
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for bookkeeping whose statements each stand on their own (a claim: its
+        reads decide, its UPDATE re-checks every condition on the rows it takes).
+
+        On PostgreSQL they run in autocommit, without BEGIN and COMMIT round trips: under READ
+        COMMITTED a transaction around them would guard nothing more, each statement sees the
+        commits before it all the same. On SQLite they share a (grouped) transaction, as there
+        every writer needs the write lock anyway. A crash may lose them, as with
+        ``transaction(durable=False)``.
+        """
+        if self._bookkeeping is None:
+            async with self.transaction(durable=False) as conn:
+                yield conn
+            return
+        async with self._bookkeeping.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+            topics = _marked.pop(conn, set())
+            for topic in topics - _notified.pop(conn, set()):
+                await conn.execute(text(f"NOTIFY {_channel(topic)}"))
+        for topic in topics:
+            self._wake(topic)
+
+    @asynccontextmanager
+    async def _grouped(self) -> AsyncIterator[AsyncConnection]:
+        """Run the caller's body in the open group, or open one; wait for the group's commit.
+
+        Bodies take turns on the connection. The first body of a group runs bare (if it fails,
+        the whole transaction is rolled back: nothing else is in it); later ones each run in a
+        SAVEPOINT, so a failing body undoes only itself. The commit queues behind the bodies
+        already waiting, so all of those share it, and whoever arrives meanwhile joins the next.
+        """
+        async with self._turn:
+            group = self._group
+            if group is None:
+                conn = await self.engine.connect()
+                try:
+                    await conn.begin()
+                except BaseException:
+                    await conn.close()
+                    raise
+                group = self._group = _Group(conn)
+            if group.members:
+                async with group.conn.begin_nested():
+                    yield group.conn
+            else:
+                try:
+                    yield group.conn
+                except BaseException:
+                    self._group = None
+                    await group.conn.close()  # rolls back
+                    raise
+            group.members += 1
+            if not group.flushing:
+                group.flushing = True
+                self._flushes.add(asyncio.create_task(self._flush(group)))
+        # Shielded: a caller cancelled while waiting must not cancel the others' commit.
+        await asyncio.shield(group.committed)
+
+    async def _flush(self, group: _Group) -> None:
+        topics: set[str] = set()
+        try:
+            async with self._turn:
+                self._group = None
+                try:
+                    await group.conn.commit()
+                    topics = _marked.pop(group.conn, set())
+                finally:
+                    await group.conn.close()  # rolls back what a failed commit left
+        except BaseException as exc:
+            # Every member learns that its changes are not committed. (Cancelled only when the
+            # loop shuts down, when nobody is left to tell.)
+            group.committed.set_exception(exc)
+            return
+        finally:
+            self._flushes.discard(asyncio.current_task())
+        group.committed.set_result(None)
         for topic in topics:
             self._wake(topic)
 
@@ -93,14 +201,46 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
+        if self._flushes:
+            await asyncio.wait(self._flushes)
         if self._listener is not None:
             await self._listener.close()
         await self.engine.dispose()
+        if self._bookkeeping is not None:
+            await self._bookkeeping.dispose()
+
+
+class _Group:
+    """One SQLite transaction shared by the bodies of several callers, committed once.
+
+    SQLite has one writer and every commit writes each page it changed: callers arriving
+    together (producers, claims, verdicts) then pay for one commit instead of one each. Each
+    caller still returns only after that commit, so what it was told is durable is.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.members = 0  # bodies that ran to the end in it
+        self.flushing = False
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
 def mark_wake(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
     """Wake the workers of ``topic`` once this transaction commits: it gave them work."""
     _marked.setdefault(conn, set()).add(topic)
+
+
+def pg_notify(topic: str = DELIVERIES) -> FunctionElement[Any]:
+    """A `pg_notify` call for ``topic``, to ride in a statement that gives its workers work
+    (PostgreSQL): it saves the NOTIFY statement at commit. Mark the transaction with
+    `mark_notified` once the statement ran."""
+    return func.pg_notify(_channel(topic), "")
+
+
+def mark_notified(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
+    """As `mark_wake`, for a transaction whose statement already called `pg_notify`."""
+    mark_wake(conn, topic)
+    _notified.setdefault(conn, set()).add(topic)
 
 
 def _channel(topic: str) -> str:
@@ -114,26 +254,41 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _postgres_engine(url: str) -> AsyncEngine:
+def _postgres_engine(url: str, pool_size: int = 10, synchronous_commit: str = "on") -> AsyncEngine:
     # asyncpg prepares every statement; a generic plan of the claim query cannot see `now` or
     # the batch size and scans far more than it needs. Plan each execution for its values.
-    settings = {"plan_cache_mode": "force_custom_plan"}
+    settings = {"plan_cache_mode": "force_custom_plan", "synchronous_commit": synchronous_commit}
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         pool_recycle=3600,
         connect_args={"server_settings": settings},
     )
 
 
 def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
-    path = url.split(":///", 1)[1] if ":///" in url else ""
+    path = make_url(url).database or ""
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    async def connect() -> InlineSqlite:
+        # No busy timeout in SQLite itself: it would block the event loop (see InlineSqlite).
+        connection = InlineSqlite(
+            lambda: sqlite3.connect(
+                path or ":memory:", timeout=0, isolation_level=None, check_same_thread=False
+            ),
+            iter_chunk_size=64,
+        )
+        connection._thread.daemon = True  # as aiosqlite's own connect does
+        await connection
+        return connection
+
     # One connection per process: SQLite has a single writer anyway, and sharing one connection
     # keeps coroutines of this process from ever waiting on each other's locks.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_async_engine(
+        url, async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=60
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -145,7 +300,7 @@ def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
             # NORMAL in WAL mode: a commit survives the process crashing at any line (the OS
             # has it); only a power cut can lose the last commits. FULL waits for the disk.
             f"synchronous={synchronous}",
-            "busy_timeout=30000",
+            "busy_timeout=0",
             "foreign_keys=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")
@@ -154,7 +309,33 @@ def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front, so another process (a second CLI, a benchmark
-        # producer) makes us wait on busy_timeout instead of failing a lock upgrade mid-way.
+        # producer) makes us wait here instead of failing a lock upgrade mid-way.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+class InlineSqlite(aiosqlite.Connection):
+    """aiosqlite's connection with its calls made in the event loop's thread.
+
+    A call on a local SQLite file takes microseconds, but a hop to aiosqlite's worker thread
+    and back waits for the GIL each way: up to the switch interval (5 ms) while the loop is
+    busy, several times per statement, all while the one connection is held. Only waiting for
+    another process's write lock can take long, so that wait is done here, asleep: a busy
+    statement (SQLite's own timeout is 0) is tried again until `_SQLITE_BUSY_SECONDS` pass.
+    The worker thread still opens and closes the connection.
+    """
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        deadline, pause = time.monotonic() + _SQLITE_BUSY_SECONDS, 0.001
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.05)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
     and_,
     bindparam,
     exists,
@@ -67,7 +70,7 @@ class Result:
     disable_reason: str | None  # set: disable the webhook now (410 Gone)
 
 
-def _takes_deliveries(now: int) -> tuple[Any, ...]:
+def _takes_deliveries(now: Any) -> tuple[Any, ...]:
     """A webhook that is neither deleted nor disabled."""
     return (
         webhooks.c.deleted_at.is_(None),
@@ -75,8 +78,126 @@ def _takes_deliveries(now: int) -> tuple[Any, ...]:
     )
 
 
-def _free(now: int) -> Any:
+def _free(now: Any) -> Any:
     return or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= now)
+
+
+# The claim's statements are built once, with parameters: building a statement costs more than
+# running it. `:now` is the claim's clock, `:room` the webhooks with capacity left.
+_now = bindparam("b_now", type_=BigInteger)
+_owner = bindparam("b_owner", type_=String)
+
+
+def _room_query() -> Any:
+    live = and_(
+        deliveries.c.webhook_id == webhooks.c.id,
+        deliveries.c.lease_until > _now,
+        deliveries.c.status == _pending,
+        deliveries.c.lease_owner != _owner,
+    )
+    return (
+        select(webhooks.c.id, func.count(deliveries.c.id))
+        .select_from(webhooks.outerjoin(deliveries, live))
+        .where(*_takes_deliveries(_now))
+        .group_by(webhooks.c.id)
+    )
+
+
+def _open_webhooks() -> Any:
+    # Each statement re-reads the webhooks: a verdict committed between two of them (a 410
+    # disabling the webhook, freeing its lease) must not let a delivery through.
+    return select(webhooks.c.id).where(
+        webhooks.c.id.in_(bindparam("b_room", expanding=True)), *_takes_deliveries(_now)
+    )
+
+
+def _due_query() -> Any:
+    earlier = deliveries.alias("earlier")
+    is_head = ~exists().where(
+        earlier.c.webhook_id == deliveries.c.webhook_id,
+        earlier.c.ordering_key == deliveries.c.ordering_key,
+        earlier.c.status == _pending,
+        earlier.c.id < deliveries.c.id,
+    )
+    # Walk the due index in order and stop after a few batches' worth of claimable rows, so a
+    # claim costs the same with a hundred or a hundred thousand deliveries queued. Rows that
+    # cannot be claimed (ordering, a full or disabled webhook) are skipped, never counted, so
+    # they cannot crowd other webhooks out of the window.
+    return (
+        select(deliveries.c.id, deliveries.c.webhook_id)
+        .where(
+            deliveries.c.status == _pending,
+            deliveries.c.next_attempt_at <= _now,
+            _free(_now),
+            deliveries.c.webhook_id.in_(_open_webhooks()),
+            is_head,
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(bindparam("b_window", type_=Integer))
+    )
+
+
+def _lease_query() -> Any:
+    # The outer conditions are re-checked on the locked row version (PostgreSQL), so two
+    # workers racing for one row cannot both lease it.
+    lockable = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.id.in_(bindparam("b_chosen", expanding=True)),
+            deliveries.c.status == _pending,
+            _free(_now),
+            deliveries.c.webhook_id.in_(_open_webhooks()),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(deliveries)
+        .where(deliveries.c.id.in_(lockable))
+        .values(lease_owner=_owner, lease_until=bindparam("b_until", type_=BigInteger))
+        .returning(deliveries.c.id)
+    )
+
+
+# What one attempt needs, beside the delivery's own columns.
+_ATTEMPT_COLUMNS = (
+    deliveries.c.id,
+    deliveries.c.webhook_id,
+    deliveries.c.tries,
+    deliveries.c.created_at,
+    events.c.msg_id,
+    events.c.body,
+    webhooks.c.url,
+    webhooks.c.secret,
+    webhooks.c.previous_secret,
+    webhooks.c.previous_secret_until,
+)
+
+
+def _load_query() -> Any:
+    return (
+        select(*_ATTEMPT_COLUMNS)
+        .join(events, events.c.id == deliveries.c.event_id)
+        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+        .order_by(deliveries.c.id)
+    )
+
+
+def _lease_and_load_query() -> Any:
+    """PostgreSQL: lease and read what the attempts need in one round trip (UPDATE ... FROM
+    ... RETURNING; SQLite returns only the updated table's columns)."""
+    return (
+        _lease_query()
+        .where(
+            events.c.id == deliveries.c.event_id,
+            webhooks.c.id == deliveries.c.webhook_id,
+        )
+        .returning(*_ATTEMPT_COLUMNS[1:])
+    )
+
+
+_ROOM, _DUE, _LEASE, _LOAD = _room_query(), _due_query(), _lease_query(), _load_query()
+_PG_LEASE_AND_LOAD = _lease_and_load_query()
 
 
 async def claim(
@@ -96,34 +217,7 @@ async def claim(
     room = await _room(conn, owner, now, per_webhook, sending)
     if not room:
         return []
-    earlier = deliveries.alias("earlier")
-    is_head = ~exists().where(
-        earlier.c.webhook_id == deliveries.c.webhook_id,
-        earlier.c.ordering_key == deliveries.c.ordering_key,
-        earlier.c.status == _pending,
-        earlier.c.id < deliveries.c.id,
-    )
-    # Walk the due index in order and stop after a few batches' worth of claimable rows, so a
-    # claim costs the same with a hundred or a hundred thousand deliveries queued. Rows that
-    # cannot be claimed (ordering, a full or disabled webhook) are skipped, never counted, so
-    # they cannot crowd other webhooks out of the window.
-    # Each statement re-reads the webhooks: a verdict committed between two of them (a 410
-    # disabling the webhook, freeing its lease) must not let a delivery through.
-    open_webhooks = select(webhooks.c.id).where(
-        webhooks.c.id.in_(list(room)), *_takes_deliveries(now)
-    )
-    due = await conn.execute(
-        select(deliveries.c.id, deliveries.c.webhook_id)
-        .where(
-            deliveries.c.status == _pending,
-            deliveries.c.next_attempt_at <= now,
-            _free(now),
-            deliveries.c.webhook_id.in_(open_webhooks),
-            is_head,
-        )
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(limit * 4)
-    )
+    due = await conn.execute(_DUE, {"b_now": now, "b_room": list(room), "b_window": limit * 4})
     chosen = []
     for delivery_id, webhook_id in due:
         if room[webhook_id] > 0:
@@ -133,50 +227,20 @@ async def claim(
                 break
     if not chosen:
         return []
-    # The outer conditions are re-checked on the locked row version (PostgreSQL), so two
-    # workers racing for one row cannot both lease it.
-    lockable = (
-        select(deliveries.c.id)
-        .where(
-            deliveries.c.id.in_(chosen),
-            deliveries.c.status == _pending,
-            _free(now),
-            deliveries.c.webhook_id.in_(open_webhooks),
-        )
-        .with_for_update(skip_locked=True)
-    )
-    ids = (
-        (
-            await conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(lockable))
-                .values(lease_owner=owner, lease_until=now + lease_ms)
-                .returning(deliveries.c.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return []
-    rows = await conn.execute(
-        select(
-            deliveries.c.id,
-            deliveries.c.webhook_id,
-            deliveries.c.tries,
-            deliveries.c.created_at,
-            events.c.msg_id,
-            events.c.body,
-            webhooks.c.url,
-            webhooks.c.secret,
-            webhooks.c.previous_secret,
-            webhooks.c.previous_secret_until,
-        )
-        .join(events, events.c.id == deliveries.c.event_id)
-        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.id)
-    )
+    lease = {
+        "b_chosen": chosen,
+        "b_now": now,
+        "b_room": list(room),
+        "b_owner": owner,
+        "b_until": now + lease_ms,
+    }
+    if conn.dialect.name == "postgresql":
+        rows = sorted((await conn.execute(_PG_LEASE_AND_LOAD, lease)).all(), key=lambda r: r.id)
+    else:
+        ids = list((await conn.execute(_LEASE, lease)).scalars())
+        if not ids:
+            return []
+        rows = list((await conn.execute(_LOAD, {"b_ids": ids})).all())
     return [
         Claimed(
             id=r.id,
@@ -197,30 +261,67 @@ async def _room(
 ) -> dict[int, int]:
     """Webhooks that may take more attempts now (live, enabled, under their concurrency cap),
     each with how many more."""
-    live = and_(
-        deliveries.c.webhook_id == webhooks.c.id,
-        deliveries.c.lease_until > now,
-        deliveries.c.status == _pending,
-        deliveries.c.lease_owner != owner,
-    )
-    query = (
-        select(webhooks.c.id, func.count(deliveries.c.id))
-        .select_from(webhooks.outerjoin(deliveries, live))
-        .where(*_takes_deliveries(now))
-        .group_by(webhooks.c.id)
-    )
-    counts = await conn.execute(query)
+    counts = await conn.execute(_ROOM, {"b_now": now, "b_owner": owner})
     room = {webhook_id: per_webhook - n - sending.get(webhook_id, 0) for webhook_id, n in counts}
     return {webhook_id: free for webhook_id, free in room.items() if free > 0}
 
 
+_NEXT_DUE = select(func.min(deliveries.c.next_attempt_at)).where(
+    deliveries.c.status == _pending, _free(_now)
+)
+
+
 async def next_due(conn: AsyncConnection, now: int) -> int | None:
     """When the earliest pending delivery not yet leased falls due (epoch ms)."""
-    query = select(func.min(deliveries.c.next_attempt_at)).where(
-        deliveries.c.status == _pending, _free(now)
-    )
-    due: int | None = (await conn.execute(query)).scalar()
+    due: int | None = (await conn.execute(_NEXT_DUE, {"b_now": now})).scalar()
     return due
+
+
+_insert_attempts = insert(attempts)
+_VERDICT = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        deliveries.c.status == _pending,
+        deliveries.c.lease_owner == _owner,
+    )
+    .values(
+        status=bindparam("b_status"),
+        tries=bindparam("b_tries"),
+        attempt_count=deliveries.c.attempt_count + 1,
+        next_attempt_at=bindparam("b_next"),
+        last_status=bindparam("b_last_status"),
+        last_error=bindparam("b_last_error"),
+        completed_at=bindparam("b_completed"),
+        lease_owner=None,
+        lease_until=None,
+        updated_at=_now,
+    )
+)
+_webhook_ids: Any = bindparam("b_webhooks", expanding=True)
+_HEALTHY = (
+    update(webhooks)
+    .where(webhooks.c.id.in_(_webhook_ids), webhooks.c.failing_since.is_not(None))
+    .values(failing_since=None)
+)
+_FAILING = (
+    update(webhooks)
+    .where(webhooks.c.id.in_(_webhook_ids))
+    .values(failing_since=func.coalesce(webhooks.c.failing_since, _now))
+)
+_FAILED_TOO_LONG = (
+    update(webhooks)
+    .where(
+        webhooks.c.id.in_(_webhook_ids),
+        webhooks.c.failing_since <= bindparam("b_since", type_=BigInteger),
+        or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= _now),
+    )
+    .values(
+        disabled_until=bindparam("b_until", type_=BigInteger),
+        disabled_reason="every delivery failed for too long; re-enable it once the "
+        "endpoint works again",
+    )
+)
 
 
 async def record(
@@ -240,29 +341,14 @@ async def record(
         return
     # Delivery rows in id order, then webhook rows: every writer locks in this order.
     results = sorted(results, key=lambda r: r.delivery_id)
-    await conn.execute(insert(attempts), [r.attempt for r in results])
+    await conn.execute(_insert_attempts, [r.attempt for r in results])
     await conn.execute(
-        update(deliveries)
-        .where(
-            deliveries.c.id == bindparam("b_id"),
-            deliveries.c.status == _pending,
-            deliveries.c.lease_owner == owner,
-        )
-        .values(
-            status=bindparam("b_status"),
-            tries=bindparam("b_tries"),
-            attempt_count=deliveries.c.attempt_count + 1,
-            next_attempt_at=bindparam("b_next"),
-            last_status=bindparam("b_last_status"),
-            last_error=bindparam("b_last_error"),
-            completed_at=bindparam("b_completed"),
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        ),
+        _VERDICT,
         [
             {
                 "b_id": r.delivery_id,
+                "b_owner": owner,
+                "b_now": now,
                 "b_status": r.status,
                 "b_tries": r.tries,
                 "b_next": r.next_attempt_at,
@@ -276,29 +362,17 @@ async def record(
     healthy = {r.webhook_id for r in results if r.webhook_ok}
     failing = {r.webhook_id for r in results if not r.webhook_ok} - healthy
     if healthy:
-        await conn.execute(
-            update(webhooks)
-            .where(webhooks.c.id.in_(healthy), webhooks.c.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
+        await conn.execute(_HEALTHY, {"b_webhooks": sorted(healthy)})
     if failing:
+        await conn.execute(_FAILING, {"b_webhooks": sorted(failing), "b_now": now})
         await conn.execute(
-            update(webhooks)
-            .where(webhooks.c.id.in_(failing))
-            .values(failing_since=func.coalesce(webhooks.c.failing_since, now))
-        )
-        await conn.execute(
-            update(webhooks)
-            .where(
-                webhooks.c.id.in_(failing),
-                webhooks.c.failing_since <= now - disable_after_ms,
-                or_(webhooks.c.disabled_until.is_(None), webhooks.c.disabled_until <= now),
-            )
-            .values(
-                disabled_until=now + disable_for_ms,
-                disabled_reason="every delivery failed for too long; re-enable it once the "
-                "endpoint works again",
-            )
+            _FAILED_TOO_LONG,
+            {
+                "b_webhooks": sorted(failing),
+                "b_now": now,
+                "b_since": now - disable_after_ms,
+                "b_until": now + disable_for_ms,
+            },
         )
     for r in results:
         if r.disable_reason:

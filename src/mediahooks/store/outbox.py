@@ -9,16 +9,29 @@ import re
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import events
 from mediahooks.clock import now_ms
 from mediahooks.store import webhooks
-from mediahooks.store.db import mark_wake
+from mediahooks.store.db import mark_notified, mark_wake, pg_notify
 from mediahooks.store.schema import deliveries
 from mediahooks.store.schema import events as events_table
+from mediahooks.store.schema import webhooks as webhooks_table
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,73 @@ def new_msg_id() -> str:
     return "msg_" + uuid.uuid4().hex
 
 
+# Built once: making a statement costs more than running it (SQLAlchemy caches the compiled
+# form by the statement's shape, not the object).
+_insert_event = insert(events_table).returning(events_table.c.id)
+_insert_deliveries = insert(deliveries)
+_EVENT_COLUMNS = (
+    "msg_id",
+    "account_id",
+    "hook_type",
+    "event",
+    "ordering_key",
+    "stream_name",
+    "body",
+    "created_at",
+)
+_QUEUED_COLUMNS = (
+    "event_id",
+    "webhook_id",
+    "ordering_key",
+    "status",
+    "tries",
+    "attempt_count",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _pg_event_and_subscribers(flag: str) -> Select[Any]:
+    """PostgreSQL: insert the event and list its subscribers in one round trip."""
+    new_event = (
+        insert(events_table)
+        .values({c: bindparam(c) for c in _EVENT_COLUMNS})
+        .returning(events_table.c.id)
+        .cte("new_event")
+    )
+    hooks = webhooks_table
+    subscribed = webhooks.subscribing(bindparam("account_id"), flag)
+    return (
+        select(new_event.c.id, hooks.c.id, hooks.c.filter)
+        .select_from(new_event.outerjoin(hooks, subscribed))
+        .order_by(hooks.c.id)
+    )
+
+
+_PG_EMIT = {hook_type: _pg_event_and_subscribers(f) for hook_type, f in webhooks.TYPE_FLAGS.items()}
+_now = bindparam("q_now", type_=BigInteger)
+# PostgreSQL: one delivery per listed webhook and the NOTIFY of their dispatchers, one round trip.
+_PG_QUEUE = select(pg_notify()).add_cte(
+    insert(deliveries)
+    .from_select(
+        _QUEUED_COLUMNS,
+        select(
+            bindparam("q_event", type_=BigInteger),
+            func.unnest(bindparam("q_webhooks", type_=ARRAY(BigInteger))),
+            bindparam("q_key", type_=String),
+            literal("pending"),
+            literal(0, Integer),
+            literal(0, Integer),
+            _now,
+            _now,
+            _now,
+        ),
+    )
+    .cte("queued")
+)
+
+
 async def emit(
     conn: AsyncConnection, account_id: str, hook: events.Hook, *, ignore_filters: bool = False
 ) -> Emitted:
@@ -56,30 +136,35 @@ async def emit(
     now = now_ms()
     body = events.encode(hook)
     msg_id = new_msg_id()
-    event_id = (
-        await conn.execute(
-            insert(events_table)
-            .values(
-                msg_id=msg_id,
-                account_id=account_id,
-                hook_type=hook.type,
-                event=hook.event,
-                ordering_key=hook.ordering_key,
-                stream_name=hook.stream_name,
-                body=body,
-                created_at=now,
-            )
-            .returning(events_table.c.id)
-        )
-    ).scalar_one()
+    event = {
+        "msg_id": msg_id,
+        "account_id": account_id,
+        "hook_type": hook.type,
+        "event": hook.event,
+        "ordering_key": hook.ordering_key,
+        "stream_name": hook.stream_name,
+        "body": body,
+        "created_at": now,
+    }
+    if conn.dialect.name == "postgresql" and hook.type in _PG_EMIT:
+        rows = (await conn.execute(_PG_EMIT[hook.type], event)).all()
+        event_id = rows[0][0]
+        subscribers = [(webhook_id, pattern) for _, webhook_id, pattern in rows if webhook_id]
+    else:
+        event_id = (await conn.execute(_insert_event, event)).scalar_one()
+        subscribers = await webhooks.subscribers(conn, account_id, hook.type)
     targets = [
-        row.id
-        for row in await webhooks.subscribers(conn, account_id, hook.type)
-        if ignore_filters or filter_matches(row.filter, hook.stream_name)
+        webhook_id
+        for webhook_id, pattern in subscribers
+        if ignore_filters or filter_matches(pattern, hook.stream_name)
     ]
-    if targets:
+    if targets and conn.dialect.name == "postgresql":
+        queued = {"q_event": event_id, "q_webhooks": targets, "q_key": hook.ordering_key}
+        await conn.execute(_PG_QUEUE, dict(queued, q_now=now))
+        mark_notified(conn)
+    elif targets:
         await conn.execute(
-            insert(deliveries),
+            _insert_deliveries,
             [
                 {
                     "event_id": event_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import signing
@@ -134,15 +134,32 @@ async def page(
     return list((await conn.execute(query)).all())
 
 
-async def subscribers(conn: AsyncConnection, account_id: str, hook_type: str) -> list[DbRow]:
-    """Live webhooks of the account that take hooks of ``hook_type``."""
-    flag = TYPE_FLAGS.get(hook_type)
-    if flag is None:
-        return []
-    query = select(webhooks.c.id, webhooks.c.filter).where(
-        and_(webhooks.c.account_id == account_id, _live, webhooks.c[flag] == true())
+def subscribing(account_id: Any, flag: str) -> ColumnElement[bool]:
+    """The condition on `webhooks` of a live webhook of ``account_id`` with ``flag`` set."""
+    return and_(webhooks.c.account_id == account_id, _live, webhooks.c[flag] == true())
+
+
+def _subscribers_of(flag: str) -> Select[Any]:
+    return (
+        select(webhooks.c.id, webhooks.c.filter)
+        .where(subscribing(bindparam("account_id"), flag))
+        .order_by(webhooks.c.id)
     )
-    return list((await conn.execute(query.order_by(webhooks.c.id))).all())
+
+
+# One query per hook type, built once: every event runs one.
+_SUBSCRIBERS = {hook_type: _subscribers_of(flag) for hook_type, flag in TYPE_FLAGS.items()}
+
+
+async def subscribers(
+    conn: AsyncConnection, account_id: str, hook_type: str
+) -> list[tuple[int, str | None]]:
+    """Live webhooks of the account that take hooks of ``hook_type``: (id, filter) each."""
+    query = _SUBSCRIBERS.get(hook_type)
+    if query is None:
+        return []
+    rows = await conn.execute(query, {"account_id": account_id})
+    return [(row.id, row.filter) for row in rows]
 
 
 def signing_secrets(row: DbRow, now: int) -> list[str]:
