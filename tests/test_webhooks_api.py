@@ -5,10 +5,12 @@ the SSRF guard on the URLs a webhook may be given.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -18,6 +20,7 @@ from mediahooks import signing
 from mediahooks.api import deliveries as deliveries_api
 from mediahooks.api import webhooks as webhooks_api
 from mediahooks.clock import now_ms
+from mediahooks.store import outbox
 from mediahooks.store.schema import webhooks as webhooks_table
 
 FLAGS = (
@@ -440,3 +443,13 @@ async def test_until_is_an_iso_utc_time(api: Api) -> None:
     await set_disabled(api, hook["id"], until, "testing")
     disabled = (await api.ok("GET", f"/api/webhooks/{hook['id']}"))["disabled"]
     assert disabled == {"until": "2031-05-06T07:08:09.123Z", "reason": "testing"}
+
+
+@pytest.mark.parametrize("pattern", [r"(a|aa)+$", r"(a|a)+$", r"(a+)+$"])
+async def test_a_filter_that_backtracks_for_ages_counts_as_no_match(pattern: str) -> None:
+    # With the standard library's engine each of these takes longer than the universe's age on
+    # this name; the wait is only there so that a broken guard fails instead of hanging.
+    name = "a" * 60 + "!"
+    matched = await asyncio.wait_for(asyncio.to_thread(outbox.filter_matches, pattern, name), 30)
+    assert not matched
+    assert outbox.filter_matches(pattern, "aaa")

@@ -172,17 +172,17 @@ async def _update(
 @router.post("/webhooks/{webhook_id}/test")
 async def send_test(seen: MemberDep, webhook_id: WebhookPath) -> Response:
     hook_type = one(await form(seen), "hookType") or "Media"
+    target = f"/webhooks/{webhook_id}"
+    if await _webhook(seen, webhook_id) is None:
+        return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
     try:
-        _, emitted = await api.send_test(seen.service, seen.account, hook_type)
+        _, emitted = await api.send_test(seen.service, seen.account, hook_type, only=webhook_id)
     except ApiError as exc:
-        return redirect(seen, f"/webhooks/{webhook_id}", exc.message, error=True)
-    reached = len(emitted.webhook_ids)
-    return redirect(
-        seen,
-        f"/webhooks/{webhook_id}",
-        f"A test {hook_type} event is on its way to {reached} webhook{'s' * (reached != 1)} "
-        f"that take {hook_type} hooks.",
-    )
+        return redirect(seen, target, exc.message, error=True)
+    if not emitted.webhook_ids:
+        message = f"This webhook does not take {hook_type} hooks: tick them in its settings first."
+        return redirect(seen, target, message, error=True)
+    return redirect(seen, target, f"A test {hook_type} event is on its way.")
 
 
 @router.post("/webhooks/{webhook_id}/delete")

@@ -5,12 +5,13 @@ Call `emit` inside the transaction that makes the state change; both commit or n
 
 from __future__ import annotations
 
-import re
+import logging
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import regex
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -42,11 +43,18 @@ class Emitted:
     webhook_ids: list[int]
 
 
+# A filter is the webhook owner's regular expression, run in the process that serves everyone:
+# one with catastrophic backtracking ("(a|aa)+$") may take seconds on a short name. The `regex`
+# engine can stop a search; one that runs out of time counts as not matching.
+FILTER_SECONDS = 0.01
+log = logging.getLogger("mediahooks.outbox")
+
+
 @lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
+def _compiled(pattern: str) -> regex.Pattern[str] | None:
     try:
-        return re.compile(pattern)
-    except re.error:
+        return regex.compile(pattern)
+    except regex.error:
         return None  # saved before validation existed: such a filter matches nothing
 
 
@@ -55,7 +63,15 @@ def filter_matches(pattern: str | None, stream_name: str) -> bool:
     if not pattern:
         return True
     compiled = _compiled(pattern)
-    return compiled is not None and compiled.search(stream_name) is not None
+    if compiled is None:
+        return False
+    try:
+        return compiled.search(stream_name, timeout=FILTER_SECONDS) is not None
+    except TimeoutError:
+        log.warning(
+            "filter %r took too long on stream %r: treated as no match", pattern, stream_name
+        )
+        return False
 
 
 def new_msg_id() -> str:
@@ -130,9 +146,15 @@ _PG_QUEUE = select(pg_notify()).add_cte(
 
 
 async def emit(
-    conn: AsyncConnection, account_id: str, hook: events.Hook, *, ignore_filters: bool = False
+    conn: AsyncConnection,
+    account_id: str,
+    hook: events.Hook,
+    *,
+    ignore_filters: bool = False,
+    only: int | None = None,
 ) -> Emitted:
-    """Store ``hook`` and queue it for every live webhook of the account that takes its type."""
+    """Store ``hook`` and queue it for every live webhook of the account that takes its type
+    (or, with ``only``, for that webhook if it takes the type: a test sent from its page)."""
     now = now_ms()
     body = events.encode(hook)
     msg_id = new_msg_id()
@@ -156,7 +178,8 @@ async def emit(
     targets = [
         webhook_id
         for webhook_id, pattern in subscribers
-        if ignore_filters or filter_matches(pattern, hook.stream_name)
+        if only in (None, webhook_id)
+        and (ignore_filters or filter_matches(pattern, hook.stream_name))
     ]
     if targets and conn.dialect.name == "postgresql":
         queued = {"q_event": event_id, "q_webhooks": targets, "q_key": hook.ordering_key}
