@@ -18,10 +18,13 @@ from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks import signing
 from mediahooks.assets import Status
 from mediahooks.config import Settings
+from mediahooks.delivery.dispatcher import GONE_REASON
 from mediahooks.events import sample as sample_hook
 from mediahooks.store import accounts, assets, outbox
+from mediahooks.store import deliveries as store
 from mediahooks.store.db import Database
-from mediahooks.store.schema import deliveries, events
+from mediahooks.store.schema import attempts, deliveries, events
+from mediahooks.store.schema import webhooks as webhooks_table
 
 
 async def new_asset(api: Api, stream: str = "cam") -> str:
@@ -432,3 +435,77 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_loop(
     finally:
         other.close()
         await db.close()
+
+
+async def test_verdicts_keep_each_webhook_health(api_factory: ApiFactory) -> None:
+    """A batch's failures start (or keep) a webhook's failing clock, a success clears it, a
+    webhook failing past the limit is disabled, and a 410 disables it at once."""
+    api = await api_factory(dispatch=False)
+    ids = [(await api.webhook(f"http://127.0.0.1:9/{name}"))["id"] for name in "abcd"]
+    sick, recovering, long_sick, gone = ids
+    await api.ok("POST", "/api/webhooks/test/Media")
+    db = api.service.db
+    async with db.transaction() as conn:
+        rows = (await conn.execute(select(deliveries.c.id, deliveries.c.webhook_id))).all()
+        delivery_of = {webhook_id: delivery_id for delivery_id, webhook_id in rows}
+        await conn.execute(
+            webhooks_table.update()
+            .where(webhooks_table.c.id.in_([recovering, long_sick]))
+            .values(failing_since=1_000)
+        )
+
+    def result(webhook_id: int, ok: bool, disable_reason: str | None = None) -> store.Result:
+        return store.Result(
+            delivery_id=delivery_of[webhook_id],
+            webhook_id=webhook_id,
+            attempt={
+                "delivery_id": delivery_of[webhook_id],
+                "webhook_id": webhook_id,
+                "started_at": 5_000,
+                "duration_ms": 1,
+                "url": "http://127.0.0.1:9/",
+                "status_code": 200 if ok else 500,
+                "error_kind": None if ok else "http",
+                "error_message": None if ok else "answered 500",
+                "request_headers": "{}",
+                "response_headers": "{}",
+                "response_body": "",
+                "worker": "w",
+            },
+            status="succeeded" if ok else "pending",
+            tries=1,
+            next_attempt_at=6_000,
+            last_status=200 if ok else 500,
+            last_error=None if ok else "answered 500",
+            webhook_ok=ok,
+            disable_reason=disable_reason,
+        )
+
+    batch = [
+        result(sick, False),
+        result(recovering, True),
+        result(long_sick, False),
+        result(gone, False, GONE_REASON),
+    ]
+    async with db.statements() as conn:
+        await store.record(conn, "w", batch, 5_000, disable_for_ms=100, disable_after_ms=2_000)
+    async with db.transaction() as conn:
+        health = {
+            r.id: r
+            for r in await conn.execute(
+                select(
+                    webhooks_table.c.id,
+                    webhooks_table.c.failing_since,
+                    webhooks_table.c.disabled_until,
+                    webhooks_table.c.disabled_reason,
+                )
+            )
+        }
+        (attempts_written,) = (await conn.execute(select(func.count()).select_from(attempts))).one()
+    assert attempts_written == 4
+    assert (health[sick].failing_since, health[sick].disabled_until) == (5_000, None)
+    assert (health[recovering].failing_since, health[recovering].disabled_until) == (None, None)
+    assert health[long_sick].failing_since == 1_000
+    assert health[long_sick].disabled_until == 5_100
+    assert "failed for too long" in health[long_sick].disabled_reason
+    assert (health[gone].disabled_until, health[gone].disabled_reason) == (5_100, GONE_REASON)
