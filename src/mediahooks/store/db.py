@@ -102,9 +102,7 @@ class Database:
         engine = self.engine if durable or self._bookkeeping is None else self._bookkeeping
         async with engine.begin() as conn:
             yield conn
-            topics = _marked.pop(conn, set())
-            for topic in topics - _notified.pop(conn, set()):
-                await conn.execute(text(f"NOTIFY {_channel(topic)}"))
+            topics = await _notify(conn)
         for topic in topics:
             self._wake(topic)
 
@@ -126,9 +124,7 @@ class Database:
         async with self._bookkeeping.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
-            topics = _marked.pop(conn, set())
-            for topic in topics - _notified.pop(conn, set()):
-                await conn.execute(text(f"NOTIFY {_channel(topic)}"))
+            topics = await _notify(conn)
         for topic in topics:
             self._wake(topic)
 
@@ -241,6 +237,15 @@ def mark_notified(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
     """As `mark_wake`, for a transaction whose statement already called `pg_notify`."""
     mark_wake(conn, topic)
     _notified.setdefault(conn, set()).add(topic)
+
+
+async def _notify(conn: AsyncConnection) -> set[str]:
+    """PostgreSQL: NOTIFY the other processes of what this transaction gave work to (unless a
+    statement already did); returns the topics, to wake this process's workers after commit."""
+    topics = _marked.pop(conn, set())
+    for topic in topics - _notified.pop(conn, set()):
+        await conn.execute(text(f"NOTIFY {_channel(topic)}"))
+    return topics
 
 
 def _channel(topic: str) -> str:
