@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from mediahooks.dashboard.feed import Cursor, changes, latest
+from mediahooks.dashboard.feed import Cursor, changes
 from mediahooks.dashboard.web import SECURITY_HEADERS, MemberDep
 
 router = APIRouter(include_in_schema=False)
@@ -34,8 +34,9 @@ async def live(
     service, account, request = seen.service, seen.account, seen.request
 
     async def stream() -> AsyncIterator[str]:
-        async with service.db.engine.connect() as conn:
-            cursor = Cursor.parse(last_event_id) or Cursor.parse(start) or await latest(conn)
+        # Resume where the browser left off, else where its page was read, else from now.
+        cursor = Cursor.parse(last_event_id) or Cursor.parse(start) or Cursor.parse(seen.live_from)
+        assert cursor is not None  # `member` read the feed's position for this GET
         yield f"retry: 2000\nid: {cursor}\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected() and not service.stopping.is_set():

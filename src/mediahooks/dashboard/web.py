@@ -138,8 +138,9 @@ async def member(request: Request) -> Visitor:
     """The visitor, who must be signed in."""
     seen = await visitor(request)
     seen.account  # noqa: B018  (raises SignInRequired)
-    async with seen.service.db.engine.connect() as conn:
-        seen.live_from = str(await feed.latest(conn))
+    if request.method == "GET":  # only pages listen; an action answers with a redirect
+        async with seen.service.db.engine.connect() as conn:
+            seen.live_from = str(await feed.latest(conn))
     return seen
 
 

@@ -57,10 +57,19 @@ def _fields(posted: dict[str, list[str]]) -> dict[str, Any]:
 
 @router.get("/webhooks")
 async def webhooks_page(seen: MemberDep) -> Response:
+    return await _list(seen)
+
+
+async def _list(seen: Visitor, status_code: int = 200, **extra: Any) -> Response:
     async with seen.service.db.engine.connect() as conn:
         rows = await store.page(conn, seen.account, None, 100, False)
     return render(
-        seen, "webhooks.html", rows=[api.webhook_json(r) for r in rows], hook_types=HOOK_TYPES
+        seen,
+        "webhooks.html",
+        status_code,
+        rows=[api.webhook_json(r) for r in rows],
+        hook_types=HOOK_TYPES,
+        **extra,
     )
 
 
@@ -71,17 +80,7 @@ async def create_webhook(seen: MemberDep) -> Response:
     try:
         row = await api.create(seen.service, seen.account, api.WebhookCreate(**values))
     except (ValidationError, ApiError) as exc:
-        async with seen.service.db.engine.connect() as conn:
-            rows = await store.page(conn, seen.account, None, 100, False)
-        return render(
-            seen,
-            "webhooks.html",
-            400,
-            rows=[api.webhook_json(r) for r in rows],
-            hook_types=HOOK_TYPES,
-            error=problem(exc),
-            entered=values,
-        )
+        return await _list(seen, 400, error=problem(exc), entered=values)
     return redirect(seen, f"/webhooks/{row.id}", "Webhook created.")
 
 
