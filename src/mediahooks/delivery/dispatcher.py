@@ -47,7 +47,7 @@ def decide(
     verdict = retry.verdict(response.status, tries, policy)
     next_at, status, disable = now, verdict.value, None
     if verdict is retry.Verdict.RETRY:
-        retry_after = retry.parse_retry_after(response.headers.get("Retry-After"), now / 1000)
+        retry_after = retry.parse_retry_after(response.header("Retry-After"), now / 1000)
         next_at = now + int(1000 * retry.next_delay(tries, policy, response.status, retry_after))
         status = "pending"
     elif verdict is retry.Verdict.GONE:
