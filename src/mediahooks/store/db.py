@@ -148,8 +148,17 @@ class Database:
                     raise
                 group = self._group = _Group(conn)
             if group.members:
-                async with group.conn.begin_nested():
+                # A SAVEPOINT straight on the driver: a statement of microseconds, where
+                # SQLAlchemy's nested transaction costs more than many a member's own work.
+                sqlite = _sqlite_of(group.conn)
+                sqlite.execute("SAVEPOINT member")
+                try:
                     yield group.conn
+                except BaseException:
+                    sqlite.execute("ROLLBACK TO member")
+                    sqlite.execute("RELEASE member")
+                    raise
+                sqlite.execute("RELEASE member")
             else:
                 try:
                     yield group.conn
@@ -219,6 +228,14 @@ class _Group:
         self.members = 0  # bodies that ran to the end in it
         self.flushing = False
         self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+def _sqlite_of(conn: AsyncConnection) -> sqlite3.Connection:
+    """The sqlite3 connection under ``conn`` (an `InlineSqlite`, so calling it here is safe)."""
+    assert conn.sync_connection is not None
+    driver = conn.sync_connection.connection.driver_connection
+    assert isinstance(driver, InlineSqlite)
+    return driver._conn
 
 
 def mark_wake(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
