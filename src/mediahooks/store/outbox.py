@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediahooks import events
 from mediahooks.clock import now_ms
 from mediahooks.store import webhooks
-from mediahooks.store.db import mark_notified, mark_wake, pg_notify
+from mediahooks.store.db import SqliteStatement, mark_notified, mark_wake, pg_notify
 from mediahooks.store.schema import deliveries
 from mediahooks.store.schema import events as events_table
 from mediahooks.store.schema import webhooks as webhooks_table
@@ -78,10 +78,6 @@ def new_msg_id() -> str:
     return "msg_" + uuid.uuid4().hex
 
 
-# Built once: making a statement costs more than running it (SQLAlchemy caches the compiled
-# form by the statement's shape, not the object).
-_insert_event = insert(events_table).returning(events_table.c.id)
-_insert_deliveries = insert(deliveries)
 _EVENT_COLUMNS = (
     "msg_id",
     "account_id",
@@ -123,6 +119,15 @@ def _pg_event_and_subscribers(flag: str) -> Select[Any]:
 
 
 _PG_EMIT = {hook_type: _pg_event_and_subscribers(f) for hook_type, f in webhooks.TYPE_FLAGS.items()}
+# SQLite: the same work in three statements run straight on the driver (see SqliteStatement).
+_SQLITE_INSERT_EVENT = SqliteStatement(
+    insert(events_table).returning(events_table.c.id), _EVENT_COLUMNS
+)
+_SQLITE_SUBSCRIBERS = {
+    hook_type: SqliteStatement(webhooks.subscribers_query(flag))
+    for hook_type, flag in webhooks.TYPE_FLAGS.items()
+}
+_SQLITE_QUEUE = SqliteStatement(insert(deliveries), _QUEUED_COLUMNS)
 _now = bindparam("q_now", type_=BigInteger)
 # PostgreSQL: one delivery per listed webhook and the NOTIFY of their dispatchers, one round trip.
 _PG_QUEUE = select(pg_notify()).add_cte(
@@ -168,26 +173,27 @@ async def emit(
         "body": body,
         "created_at": now,
     }
-    if conn.dialect.name == "postgresql" and hook.type in _PG_EMIT:
+    is_postgres = conn.dialect.name == "postgresql"
+    if is_postgres:
         rows = (await conn.execute(_PG_EMIT[hook.type], event)).all()
         event_id = rows[0][0]
         subscribers = [(webhook_id, pattern) for _, webhook_id, pattern in rows if webhook_id]
     else:
-        event_id = (await conn.execute(_insert_event, event)).scalar_one()
-        subscribers = await webhooks.subscribers(conn, account_id, hook.type)
+        event_id = _SQLITE_INSERT_EVENT.rows(conn, event)[0][0]
+        subscribers = _SQLITE_SUBSCRIBERS[hook.type].rows(conn, {"account_id": account_id})
     targets = [
         webhook_id
         for webhook_id, pattern in subscribers
         if only in (None, webhook_id)
         and (ignore_filters or filter_matches(pattern, hook.stream_name))
     ]
-    if targets and conn.dialect.name == "postgresql":
+    if targets and is_postgres:
         queued = {"q_event": event_id, "q_webhooks": targets, "q_key": hook.ordering_key}
         await conn.execute(_PG_QUEUE, dict(queued, q_now=now))
         mark_notified(conn)
     elif targets:
-        await conn.execute(
-            _insert_deliveries,
+        _SQLITE_QUEUE.many(
+            conn,
             [
                 {
                     "event_id": event_id,

@@ -139,27 +139,13 @@ def subscribing(account_id: Any, flag: str) -> ColumnElement[bool]:
     return and_(webhooks.c.account_id == account_id, _live, webhooks.c[flag] == true())
 
 
-def _subscribers_of(flag: str) -> Select[Any]:
+def subscribers_query(flag: str) -> Select[Any]:
+    """(id, filter) of the live webhooks of ``:account_id`` with ``flag`` set."""
     return (
         select(webhooks.c.id, webhooks.c.filter)
         .where(subscribing(bindparam("account_id"), flag))
         .order_by(webhooks.c.id)
     )
-
-
-# One query per hook type, built once: every event runs one.
-_SUBSCRIBERS = {hook_type: _subscribers_of(flag) for hook_type, flag in TYPE_FLAGS.items()}
-
-
-async def subscribers(
-    conn: AsyncConnection, account_id: str, hook_type: str
-) -> list[tuple[int, str | None]]:
-    """Live webhooks of the account that take hooks of ``hook_type``: (id, filter) each."""
-    query = _SUBSCRIBERS.get(hook_type)
-    if query is None:
-        return []
-    rows = await conn.execute(query, {"account_id": account_id})
-    return [(row.id, row.filter) for row in rows]
 
 
 def signing_secrets(row: DbRow, now: int) -> list[str]:
