@@ -247,7 +247,11 @@ class SqliteStatement:
         assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
         # Values the statement carries itself (literals), beside those each call passes.
-        self.fixed = {n: bind.value for n, bind in compiled.binds.items() if not bind.required}
+        self.fixed = {
+            compiled.bind_names[bind]: bind.value
+            for bind in compiled.binds.values()
+            if not bind.required
+        }
 
     def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
         return _sqlite_of(conn).execute(self.sql, {**self.fixed, **params}).fetchall()

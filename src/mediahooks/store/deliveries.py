@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnClause
 
-from mediahooks.store.db import mark_wake
+from mediahooks.store.db import SqliteStatement, mark_wake
 from mediahooks.store.paging import keyset
 from mediahooks.store.schema import DbRow, attempts, deliveries, events, webhooks
 from mediahooks.store.webhooks import signing_secrets
@@ -302,6 +302,9 @@ _VERDICT = (
         updated_at=_now,
     )
 )
+# SQLite: the batch's two big statements run straight on the driver (see SqliteStatement).
+_SQLITE_ATTEMPTS = SqliteStatement(_insert_attempts, [c.name for c in attempts.c if c.name != "id"])
+_SQLITE_VERDICT = SqliteStatement(_VERDICT)
 _webhook_ids: Any = bindparam("b_webhooks", expanding=True)
 _HEALTHY = (
     update(webhooks)
@@ -345,24 +348,27 @@ async def record(
         return
     # Delivery rows in id order, then webhook rows: every writer locks in this order.
     results = sorted(results, key=lambda r: r.delivery_id)
-    await conn.execute(_insert_attempts, [r.attempt for r in results])
-    await conn.execute(
-        _VERDICT,
-        [
-            {
-                "b_id": r.delivery_id,
-                "b_owner": owner,
-                "b_now": now,
-                "b_status": r.status,
-                "b_tries": r.tries,
-                "b_next": r.next_attempt_at,
-                "b_last_status": r.last_status,
-                "b_last_error": r.last_error,
-                "b_completed": None if r.status == PENDING else now,
-            }
-            for r in results
-        ],
-    )
+    tried = [r.attempt for r in results]
+    verdicts = [
+        {
+            "b_id": r.delivery_id,
+            "b_owner": owner,
+            "b_now": now,
+            "b_status": r.status,
+            "b_tries": r.tries,
+            "b_next": r.next_attempt_at,
+            "b_last_status": r.last_status,
+            "b_last_error": r.last_error,
+            "b_completed": None if r.status == PENDING else now,
+        }
+        for r in results
+    ]
+    if conn.dialect.name == "sqlite":
+        _SQLITE_ATTEMPTS.many(conn, tried)
+        _SQLITE_VERDICT.many(conn, verdicts)
+    else:
+        await conn.execute(_insert_attempts, tried)
+        await conn.execute(_VERDICT, verdicts)
     healthy = {r.webhook_id for r in results if r.webhook_ok}
     failing = {r.webhook_id for r in results if not r.webhook_ok} - healthy
     if healthy:
