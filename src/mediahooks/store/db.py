@@ -10,6 +10,7 @@ On SQLite, transactions that overlap in time share one commit (see `_Group`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -38,6 +39,8 @@ log = logging.getLogger("mediahooks.store")
 _MIGRATION_LOCK = 74_120_001
 # How long SQLite waits for another process's write transaction before giving up.
 _SQLITE_BUSY_SECONDS = 30.0
+# How often the WAL is copied back into the database file, off the event loop's thread.
+CHECKPOINT_SECONDS = 1.0
 
 
 class Database:
@@ -60,6 +63,7 @@ class Database:
         self._turn = asyncio.Lock()
         self._group: _Group | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        self._checkpoints: asyncio.Task[None] | None = None
 
     def on_commit_wake(self, topic: str, waker: Callable[[], None]) -> None:
         """Call ``waker`` after each commit that made work of ``topic`` (any process's commit,
@@ -142,6 +146,8 @@ class Database:
         async with self._turn:
             group = self._group
             if group is None:
+                if self._checkpoints is None:
+                    self._checkpoints = asyncio.create_task(self._checkpoint())
                 conn = await self.engine.connect()
                 try:
                     await conn.begin()
@@ -196,6 +202,29 @@ class Database:
         for topic in topics:
             self._wake(topic)
 
+    async def _checkpoint(self) -> None:
+        """Copy the WAL back into the database file now and then, in a worker thread.
+
+        SQLite would do it inside whichever commit crosses its threshold, on the event loop's
+        thread, a measurable share of its time under load. A thread of its own does it while
+        the loop goes on (SQLite runs without the GIL), and PASSIVE never waits for writers.
+        """
+        path = make_url(self.url).database
+        if not path:
+            return  # in memory: no WAL
+        checkpointer = await asyncio.to_thread(
+            sqlite3.connect, path, timeout=0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_SECONDS)
+                try:
+                    await asyncio.to_thread(checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.OperationalError as exc:
+                    log.debug("checkpoint skipped: %s", exc)  # another process's checkpoint
+        finally:
+            checkpointer.close()
+
     @property
     def postgres_dsn(self) -> str:
         return self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -210,6 +239,10 @@ class Database:
     async def close(self) -> None:
         if self._flushes:
             await asyncio.wait(self._flushes)
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
         if self._listener is not None:
             await self._listener.close()
         await self.engine.dispose()
@@ -357,6 +390,8 @@ def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
             # has it); only a power cut can lose the last commits. FULL waits for the disk.
             f"synchronous={synchronous}",
             "busy_timeout=0",
+            # Checkpoints are `Database._checkpoint`'s, off the event loop's thread.
+            "wal_autocheckpoint=0",
             "foreign_keys=ON",
         ):
             cursor.execute(f"PRAGMA {pragma}")
