@@ -102,17 +102,27 @@ class Connection(asyncio.Protocol):
         self._framed = False  # the length is known (Content-Length or chunked)
         self._received = False
 
-    async def exchange(self, request: bytes, cap: int) -> Answer:
+    async def exchange(self, request: bytes, cap: int, deadline: float) -> Answer:
+        """Send ``request`` and wait for the answer until ``deadline`` (the loop's clock)."""
         assert self.transport is not None and self._waiter is None
         self._reset()
         self.reusable = False
         self._cap = cap
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        # A bare timer: asyncio.timeout() costs several times more, on every attempt.
+        timer = loop.call_at(deadline, self._expire)
         try:
             self.transport.write(request)
             return await self._waiter
         finally:
+            timer.cancel()
             self._waiter = None
+
+    def _expire(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
+        self.close()
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
@@ -196,9 +206,13 @@ class Pool:
         self._tls: ssl.SSLContext | None = None
         self._swept = time.monotonic()
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], cap: int) -> Answer:
-        """POST ``body`` to ``url``; ValueError for a URL no webhook may have, TargetRefused,
-        ConnectFailed, ssl.SSLError or AnswerFailed when no answer came."""
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], cap: int, time_limit: float
+    ) -> Answer:
+        """POST ``body`` to ``url``, all within ``time_limit`` seconds; raises ValueError for a URL
+        no webhook may have, TargetRefused, ConnectFailed, ssl.SSLError, TimeoutError or
+        AnswerFailed when no answer came."""
+        deadline = asyncio.get_running_loop().time() + time_limit
         to = target(url)
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = (
@@ -208,17 +222,21 @@ class Pool:
         conn = self._take(to.origin)
         if conn is not None:
             try:
-                return await self._exchange(to, conn, request, cap)
+                return await self._exchange(to, conn, request, cap, deadline)
             except AnswerFailed as exc:
                 # The endpoint closed the kept connection as we reused it: not an answer, so
                 # try once on a new connection (at worst it is sent twice, which hooks allow).
                 if exc.answered:
                     raise
-        return await self._exchange(to, await self._connect(to), request, cap)
+        async with asyncio.timeout_at(deadline):
+            conn = await self._connect(to)
+        return await self._exchange(to, conn, request, cap, deadline)
 
-    async def _exchange(self, to: Target, conn: Connection, request: bytes, cap: int) -> Answer:
+    async def _exchange(
+        self, to: Target, conn: Connection, request: bytes, cap: int, deadline: float
+    ) -> Answer:
         try:
-            answer = await conn.exchange(request, cap)
+            answer = await conn.exchange(request, cap, deadline)
         except BaseException:
             conn.close()  # cancelled (timed out) or broken: its state is unknown
             raise

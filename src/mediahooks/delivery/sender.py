@@ -6,7 +6,6 @@ every connection goes through the SSRF guard, so we connect only to checked addr
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
 from collections.abc import Sequence
@@ -67,8 +66,7 @@ class Sender:
             return int((time.perf_counter() - started) * 1000)
 
         try:
-            async with asyncio.timeout(self.timeout):
-                answer = await self._pool.post(url, body, headers, BODY_CAP)
+            answer = await self._pool.post(url, body, headers, BODY_CAP, self.timeout)
         except guard.TargetRefused as exc:
             return Response(elapsed(), error_kind=exc.kind, error_message=str(exc))
         except Exception as exc:  # every transport failure is an outcome, not a crash
