@@ -10,9 +10,9 @@ On SQLite, transactions that overlap in time share one commit (see `_Group`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -63,7 +63,8 @@ class Database:
         self._turn = asyncio.Lock()
         self._group: _Group | None = None
         self._flushes: set[asyncio.Task[None]] = set()
-        self._checkpoints: asyncio.Task[None] | None = None
+        self._checkpoints: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def on_commit_wake(self, topic: str, waker: Callable[[], None]) -> None:
         """Call ``waker`` after each commit that made work of ``topic`` (any process's commit,
@@ -147,7 +148,7 @@ class Database:
             group = self._group
             if group is None:
                 if self._checkpoints is None:
-                    self._checkpoints = asyncio.create_task(self._checkpoint())
+                    self._start_checkpoints()
                 conn = await self.engine.connect()
                 try:
                     await conn.begin()
@@ -202,28 +203,20 @@ class Database:
         for topic in topics:
             self._wake(topic)
 
-    async def _checkpoint(self) -> None:
-        """Copy the WAL back into the database file now and then, in a worker thread.
+    def _start_checkpoints(self) -> None:
+        """Copy the WAL back into the database file now and then, in a thread of its own.
 
         SQLite would do it inside whichever commit crosses its threshold, on the event loop's
-        thread, a measurable share of its time under load. A thread of its own does it while
-        the loop goes on (SQLite runs without the GIL), and PASSIVE never waits for writers.
+        thread: a measurable share of its time under load. The thread does it while the loop
+        goes on (SQLite runs without the GIL), and PASSIVE never waits for writers. Its
+        connection is opened, used and closed in that thread only.
         """
         path = make_url(self.url).database
-        if not path:
-            return  # in memory: no WAL
-        checkpointer = await asyncio.to_thread(
-            sqlite3.connect, path, timeout=0, isolation_level=None, check_same_thread=False
-        )
-        try:
-            while True:
-                await asyncio.sleep(CHECKPOINT_SECONDS)
-                try:
-                    await asyncio.to_thread(checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.OperationalError as exc:
-                    log.debug("checkpoint skipped: %s", exc)  # another process's checkpoint
-        finally:
-            checkpointer.close()
+        if path:  # in memory: no WAL
+            self._checkpoints = threading.Thread(
+                target=_checkpoint, args=(path, self._stop), name="sqlite-checkpoint", daemon=True
+            )
+            self._checkpoints.start()
 
     @property
     def postgres_dsn(self) -> str:
@@ -240,14 +233,25 @@ class Database:
         if self._flushes:
             await asyncio.wait(self._flushes)
         if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpoints
+            self._stop.set()
+            await asyncio.to_thread(self._checkpoints.join)
         if self._listener is not None:
             await self._listener.close()
         await self.engine.dispose()
         if self._bookkeeping is not None:
             await self._bookkeeping.dispose()
+
+
+def _checkpoint(path: str, stop: threading.Event) -> None:
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        while not stop.wait(CHECKPOINT_SECONDS):
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.debug("checkpoint skipped: %s", exc)  # another process's checkpoint
+    finally:
+        connection.close()
 
 
 class _Group:
