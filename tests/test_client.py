@@ -86,7 +86,7 @@ async def post(sender: Sender, url: str, body: bytes = b'{"a":1}') -> object:
 
 
 def sender(timeout: float = 2.0) -> Sender:
-    return Sender(LOOPBACK, timeout, 16)
+    return Sender(LOOPBACK, timeout)
 
 
 async def test_a_kept_connection_carries_the_next_posts() -> None:
@@ -195,7 +195,7 @@ async def test_refused_and_blocked_targets() -> None:
     async with sender() as s:
         refused = await s.post(url, b"{}", {})
     assert refused.error_kind == "connect" and "cannot connect" in (refused.error_message or "")
-    async with Sender([], 2.0, 4) as strict:
+    async with Sender([], 2.0) as strict:
         blocked = await strict.post(url, b"{}", {})
     assert blocked.error_kind == "blocked" and "loopback" in (blocked.error_message or "")
 

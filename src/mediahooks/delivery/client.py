@@ -124,6 +124,10 @@ class Connection(asyncio.Protocol):
             self._waiter.set_exception(TimeoutError())
         self.close()
 
+    def usable(self, now: float) -> bool:
+        """Open, and idle for less than IDLE_SECONDS (``now`` on the monotonic clock)."""
+        return not self.closed and now - self.idle_since < IDLE_SECONDS
+
     def close(self) -> None:
         if self.transport is not None and not self.closed:
             self.transport.abort()
@@ -254,18 +258,19 @@ class Pool:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < IDLE_SECONDS:
+            if conn.usable(now):
                 return conn
             conn.close()
         return None
 
     def _sweep(self, now: float) -> None:
+        """Close the connections idle for too long, whatever their origin."""
         self._swept = now
         for origin, idle in list(self._idle.items()):
-            fresh = [c for c in idle if not c.closed and now - c.idle_since < IDLE_SECONDS]
             for conn in idle:
-                if conn not in fresh:
+                if not conn.usable(now):
                     conn.close()
+            fresh = [conn for conn in idle if not conn.closed]
             if fresh:
                 self._idle[origin] = fresh
             else:

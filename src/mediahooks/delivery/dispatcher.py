@@ -98,11 +98,9 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Deliver until cancelled; on cancel, finish and record the attempts in flight."""
-        sender = Sender(
-            self.settings.private_networks,
-            self.settings.attempt_timeout,
-            self.settings.concurrency,
-        )
+        # At most `concurrency` attempts are in flight (the claim loop sees to it), so the
+        # sender needs no connection limit of its own.
+        sender = Sender(self.settings.private_networks, self.settings.attempt_timeout)
         async with sender:
             writer = asyncio.create_task(self._write_results())
             renewer = asyncio.create_task(self._renew_leases())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -36,16 +36,17 @@ class Response:
 
     def header(self, name: str) -> str | None:
         """A response header, whatever case the endpoint wrote its name in."""
-        name = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == name), None)
+        return header_of(self.headers.items(), name)
+
+
+def header_of(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    name = name.lower()
+    return next((v for k, v in headers if k.lower() == name), None)
 
 
 class Sender:
-    def __init__(self, allowed: Sequence[Network], timeout: float, concurrency: int) -> None:
+    def __init__(self, allowed: Sequence[Network], timeout: float) -> None:
         self.timeout = timeout
-        # The dispatcher keeps at most `concurrency` attempts in flight, so the pool needs no
-        # limit of its own.
-        self.concurrency = concurrency
         self._pool = Pool(allowed)
 
     async def __aenter__(self) -> Sender:
@@ -72,8 +73,7 @@ class Sender:
         except Exception as exc:  # every transport failure is an outcome, not a crash
             failure, why = _classify_error(exc, self.timeout)
             return Response(elapsed(), error_kind=failure, error_message=storable(why))
-        location = next((v for k, v in answer.headers if k.lower() == "location"), None)
-        kind, message = _classify_status(answer.status, location)
+        kind, message = _classify_status(answer.status, header_of(answer.headers, "Location"))
         return Response(
             duration_ms=elapsed(),
             status=answer.status,

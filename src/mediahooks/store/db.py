@@ -249,7 +249,7 @@ def _checkpoint(path: str, stop: threading.Event) -> None:
             try:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error as exc:
-                log.debug("checkpoint skipped: %s", exc)  # another process's checkpoint
+                log.debug("checkpoint skipped: %s", exc)  # e.g. another process checkpointing
     finally:
         connection.close()
 
@@ -394,7 +394,7 @@ def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
             # has it); only a power cut can lose the last commits. FULL waits for the disk.
             f"synchronous={synchronous}",
             "busy_timeout=0",
-            # Checkpoints are `Database._checkpoint`'s, off the event loop's thread.
+            # Checkpoints run in a thread of their own (`Database._start_checkpoints`).
             "wal_autocheckpoint=0",
             "foreign_keys=ON",
         ):
