@@ -11,14 +11,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks import signing
 from mediahooks.assets import Status
+from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import GONE_REASON
+from mediahooks.events import MediaData, media_hook, new_asset_id
 from mediahooks.events import sample as sample_hook
 from mediahooks.store import accounts, assets, outbox
 from mediahooks.store import deliveries as store
@@ -509,3 +512,101 @@ async def test_verdicts_keep_each_webhook_health(api_factory: ApiFactory) -> Non
     assert health[long_sick].disabled_until == 5_100
     assert "failed for too long" in health[long_sick].disabled_reason
     assert (health[gone].disabled_until, health[gone].disabled_reason) == (5_100, GONE_REASON)
+
+
+async def test_emit_queues_an_event_for_exactly_its_subscribers(api_factory: ApiFactory) -> None:
+    """Unfiltered subscribers, filters, test sends to one webhook (`only`) and sends that
+    ignore filters: the deliveries written are the webhooks `emit` reports."""
+    api = await api_factory(dispatch=False)
+    plain = (await api.webhook("http://127.0.0.1:9/plain"))["id"]
+    cams = (await api.webhook("http://127.0.0.1:9/cams", filter="^cam-"))["id"]
+    await api.ok(
+        "POST",
+        "/api/webhooks",
+        {"url": "http://127.0.0.1:9/feeds", "isFeedHooks": True, "isMediaHooks": False},
+    )
+    gone = (await api.webhook("http://127.0.0.1:9/gone"))["id"]
+    await api.ok("DELETE", f"/api/webhooks/{gone}")
+    db, account = api.service.db, api.service.account_id
+
+    async def emit(stream: str, **options: Any) -> list[int]:
+        data = MediaData(new_asset_id(), 0, stream, f"{account}/{stream}", 1, "clip", {})
+        hook = media_hook("completed", data, 1)
+        async with db.transaction() as conn:
+            emitted = await outbox.emit(conn, account, hook, **options)
+        async with db.engine.connect() as conn:
+            query = select(deliveries.c.webhook_id).where(deliveries.c.event_id == emitted.event_id)
+            written = sorted((await conn.execute(query)).scalars())
+        assert written == emitted.webhook_ids
+        return written
+
+    assert await emit("cam-1") == [plain, cams]
+    assert await emit("studio") == [plain]
+    assert await emit("studio", ignore_filters=True) == [plain, cams]
+    assert await emit("studio", only=cams) == []
+    assert await emit("studio", only=cams, ignore_filters=True) == [cams]
+    assert await emit("cam-2", only=gone) == []
+
+
+async def test_a_claim_under_a_backlog_takes_the_oldest_heads_within_each_webhooks_room(
+    api_factory: ApiFactory,
+) -> None:
+    """Three webhooks, 40 events each, and a chain of one asset's events: a claim takes what
+    each webhook has room for, oldest first, and never a delivery behind a pending one."""
+    api = await api_factory(dispatch=False)
+    ids = [(await api.webhook(f"http://127.0.0.1:9/{n}"))["id"] for n in range(3)]
+    db, account = api.service.db, api.service.account_id
+    async with db.transaction() as conn:
+        chained = sample_hook("media", account, 0)
+        assert chained is not None
+        for _ in range(3):  # three events of one asset: only the first is a head
+            await outbox.emit(conn, account, chained)
+        for index in range(1, 40):
+            hook = sample_hook("media", account, index)
+            assert hook is not None
+            await outbox.emit(conn, account, hook)
+    async with db.statements() as conn:
+        if db.is_postgres:
+            await store.keep_statistics(conn)
+        claimed = await store.claim(conn, "w", now_ms(), 100, 5, 10_000, {ids[0]: 2})
+    per_webhook = {w: [c.id for c in claimed if c.webhook_id == w] for w in ids}
+    assert [len(per_webhook[w]) for w in ids] == [3, 5, 5]
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(deliveries.c.id, deliveries.c.webhook_id).order_by(deliveries.c.id)
+            )
+        ).all()
+    for webhook_id in ids:
+        own = [r.id for r in rows if r.webhook_id == webhook_id]
+        # The chain's first delivery, then the oldest others: the chain's later two are skipped.
+        expected = [own[0], *own[3 : 3 + len(per_webhook[webhook_id]) - 1]]
+        assert per_webhook[webhook_id] == expected
+
+
+async def test_postgresql_statistics_are_kept_fresh_for_the_claim(
+    api_factory: ApiFactory,
+) -> None:
+    api = await api_factory(dispatch=False)
+    db, account = api.service.db, api.service.account_id
+    if not db.is_postgres:
+        pytest.skip("SQLite keeps no statistics; its claim does not depend on them")
+    await api.webhook("http://127.0.0.1:9/stats")
+    async with db.transaction() as conn:
+        for index in range(300):
+            hook = sample_hook("media", account, index)
+            assert hook is not None
+            await outbox.emit(conn, account, hook)
+
+    async def analyzed() -> bool:
+        # A server's activity counters reach the statistics views within a second or so.
+        async with db.statements() as conn:
+            return await store.keep_statistics(conn)
+
+    await eventually(analyzed)
+    async with db.statements() as conn:
+        assert not await store.keep_statistics(conn)  # fresh now: nothing to do
+        known = await conn.execute(
+            text("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass")
+        )
+        assert known.scalar_one() == 300

@@ -30,6 +30,7 @@ log = logging.getLogger("mediahooks.delivery")
 
 LEASE_MS = 10_000
 COALESCE_SECONDS = 0.01
+STATISTICS_SECONDS = 1.0  # PostgreSQL: how often the claim's statistics are checked
 GONE_REASON = "the endpoint answered 410 Gone; re-enable the webhook once it accepts hooks again"
 
 
@@ -103,7 +104,9 @@ class Dispatcher:
         sender = Sender(self.settings.private_networks, self.settings.attempt_timeout)
         async with sender:
             writer = asyncio.create_task(self._write_results())
-            renewer = asyncio.create_task(self._renew_leases())
+            helpers = [writer, asyncio.create_task(self._renew_leases())]
+            if self.db.is_postgres:
+                helpers.append(asyncio.create_task(self._keep_statistics()))
             try:
                 await self._claim_loop(sender)
             finally:
@@ -111,7 +114,7 @@ class Dispatcher:
                     await asyncio.wait(self._tasks, timeout=self.settings.attempt_timeout + 1)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._results.join(), timeout=10)
-                for task in (writer, renewer):
+                for task in helpers:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
@@ -169,6 +172,15 @@ class Dispatcher:
                         await store.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
                 except Exception:
                     log.exception("renewing leases failed; trying again")
+
+    async def _keep_statistics(self) -> None:
+        while True:
+            await asyncio.sleep(STATISTICS_SECONDS)
+            try:
+                async with self.db.statements() as conn:
+                    await store.keep_statistics(conn)
+            except Exception:
+                log.exception("checking the deliveries' statistics failed; trying again")
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

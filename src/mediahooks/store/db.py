@@ -24,6 +24,7 @@ import aiosqlite
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import ClauseElement, Connection, event, func, make_url, text
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -107,7 +108,9 @@ class Database:
                 yield conn
             return
         engine = self.engine if durable or self._bookkeeping is None else self._bookkeeping
-        async with engine.begin() as conn:
+        # The driver holds the transaction (see `_postgres_engine`): SQLAlchemy's statements and
+        # `PgStatement`s run in it alike.
+        async with engine.connect() as conn, _asyncpg_of(conn).transaction():
             yield conn
             topics = await _notify(conn)
         for topic in topics:
@@ -129,7 +132,6 @@ class Database:
                 yield conn
             return
         async with self._bookkeeping.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
             topics = await _notify(conn)
         for topic in topics:
@@ -224,7 +226,7 @@ class Database:
 
     async def migrate(self) -> None:
         """Apply every migration not yet applied; safe when several processes start at once."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             if self.is_postgres:
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
             await conn.run_sync(_upgrade)
@@ -309,6 +311,40 @@ def _sqlite_of(conn: AsyncConnection) -> sqlite3.Connection:
     return driver._conn
 
 
+class PgStatement:
+    """A Core statement compiled once for asyncpg and run straight on its driver, inside the
+    caller's transaction (or on its own, on a `Database.statements` connection).
+
+    For the statements every event runs: SQLAlchemy's execution path costs more than the round
+    trip itself (about 200 µs of CPU against 90 per statement, measured here). asyncpg keeps
+    the statement prepared per connection. Lists are passed as arrays (no expanding IN).
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_POSTGRES)
+        assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup)
+        self.fixed = {
+            compiled.bind_names[bind]: bind.value
+            for bind in compiled.binds.values()
+            if not bind.required
+        }
+
+    async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
+        values = {**self.fixed, **params}
+        return list(await _asyncpg_of(conn).fetch(self.sql, *[values[n] for n in self.names]))
+
+
+_POSTGRES = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+def _asyncpg_of(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``."""
+    assert conn.sync_connection is not None
+    return conn.sync_connection.connection.driver_connection
+
+
 def mark_wake(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
     """Wake the workers of ``topic`` once this transaction commits: it gave them work."""
     _marked.setdefault(conn, set()).add(topic)
@@ -351,8 +387,13 @@ def _postgres_engine(url: str, pool_size: int = 10, synchronous_commit: str = "o
     # asyncpg prepares every statement; a generic plan of the claim query cannot see `now` or
     # the batch size and scans far more than it needs. Plan each execution for its values.
     settings = {"plan_cache_mode": "force_custom_plan", "synchronous_commit": synchronous_commit}
+    # AUTOCOMMIT: SQLAlchemy leaves transactions alone. `Database.transaction` opens them on
+    # the driver, so statements run straight on it (`PgStatement`) share them; a connection
+    # used only to read pays no BEGIN and ROLLBACK (under READ COMMITTED each statement sees
+    # the latest commits either way).
     return create_async_engine(
         url,
+        isolation_level="AUTOCOMMIT",
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=3600,

@@ -13,17 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Integer,
     String,
     and_,
     bindparam,
+    column,
     exists,
     func,
     insert,
     literal_column,
     or_,
     select,
+    text,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -111,14 +115,18 @@ def _open_webhooks() -> Any:
     )
 
 
-def _due_query() -> Any:
+def _is_head(delivery: Any) -> Any:
+    """No earlier delivery of the same webhook and ordering key is still pending."""
     earlier = deliveries.alias("earlier")
-    is_head = ~exists().where(
-        earlier.c.webhook_id == deliveries.c.webhook_id,
-        earlier.c.ordering_key == deliveries.c.ordering_key,
+    return ~exists().where(
+        earlier.c.webhook_id == delivery.c.webhook_id,
+        earlier.c.ordering_key == delivery.c.ordering_key,
         earlier.c.status == _pending,
-        earlier.c.id < deliveries.c.id,
+        earlier.c.id < delivery.c.id,
     )
+
+
+def _due_query() -> Any:
     # Walk the due index in order and stop after a few batches' worth of claimable rows, so a
     # claim costs the same with a hundred or a hundred thousand deliveries queued. Rows that
     # cannot be claimed (ordering, a full or disabled webhook) are skipped, never counted, so
@@ -134,9 +142,48 @@ def _due_query() -> Any:
             # them: each claim would slow down as history grows. The due index reads only the
             # pending ones, already in order.
             (deliveries.c.webhook_id + 0).in_(_open_webhooks()),
-            is_head,
+            _is_head(deliveries),
         )
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(bindparam("b_window", type_=Integer))
+    )
+
+
+def _pg_due_query() -> Any:
+    """PostgreSQL: the same choice, walked webhook by webhook.
+
+    PostgreSQL will not walk one index in order and stop at the LIMIT when conditions on other
+    rows (the head check, the webhook's room) sit between: it checks every due row, then sorts,
+    so a claim under a backlog of 15,000 took 50 ms. Here each webhook with room walks its own
+    pending deliveries in due order (`ix_deliveries_webhook_due`) and stops after as many heads
+    as it has room for: a claim reads about what it takes. (The plan relies on statistics:
+    see `keep_statistics`.)
+    """
+    rooms = (
+        func.unnest(
+            bindparam("b_webhooks", type_=ARRAY(BigInteger)),
+            bindparam("b_rooms", type_=ARRAY(Integer)),
+        )
+        .table_valued(column("webhook_id", BigInteger), column("room", Integer))
+        .render_derived(name="rooms")
+    )
+    heads = (
+        select(deliveries.c.id, deliveries.c.webhook_id, deliveries.c.next_attempt_at)
+        .where(
+            deliveries.c.webhook_id == rooms.c.webhook_id,
+            deliveries.c.status == _pending,
+            deliveries.c.next_attempt_at <= _now,
+            _free(_now),
+            _is_head(deliveries),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(rooms.c.room)
+        .lateral("heads")
+    )
+    return (
+        select(heads.c.id, heads.c.webhook_id)
+        .select_from(rooms.join(heads, true()))
+        .order_by(heads.c.next_attempt_at, heads.c.id)
         .limit(bindparam("b_window", type_=Integer))
     )
 
@@ -201,6 +248,7 @@ def _lease_and_load_query() -> Any:
 
 
 _ROOM, _DUE, _LEASE, _LOAD = _room_query(), _due_query(), _lease_query(), _load_query()
+_PG_DUE = _pg_due_query()
 _PG_LEASE_AND_LOAD = _lease_and_load_query()
 
 
@@ -221,7 +269,19 @@ async def claim(
     room = await _room(conn, owner, now, per_webhook, sending)
     if not room:
         return []
-    due = await conn.execute(_DUE, {"b_now": now, "b_room": list(room), "b_window": limit * 4})
+    is_postgres = conn.dialect.name == "postgresql"
+    if is_postgres:
+        due = await conn.execute(
+            _PG_DUE,
+            {
+                "b_now": now,
+                "b_webhooks": list(room),
+                "b_rooms": list(room.values()),
+                "b_window": limit,
+            },
+        )
+    else:
+        due = await conn.execute(_DUE, {"b_now": now, "b_room": list(room), "b_window": limit * 4})
     chosen = []
     for delivery_id, webhook_id in due:
         if room[webhook_id] > 0:
@@ -238,7 +298,7 @@ async def claim(
         "b_owner": owner,
         "b_until": now + lease_ms,
     }
-    if conn.dialect.name == "postgresql":
+    if is_postgres:
         rows = sorted((await conn.execute(_PG_LEASE_AND_LOAD, lease)).all(), key=lambda r: r.id)
     else:
         ids = list((await conn.execute(_LEASE, lease)).scalars())
@@ -524,6 +584,27 @@ async def backlog(conn: AsyncConnection, now: int) -> tuple[int, int | None]:
         )
     ).one()
     return int(row[0]), row[1]
+
+
+# Autovacuum's own rule (50 rows plus a tenth of the table changed since the last ANALYZE).
+_STATISTICS_STALE = text(
+    "SELECT s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)"
+    " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+    " WHERE s.relid = 'deliveries'::regclass"
+)
+
+
+async def keep_statistics(conn: AsyncConnection) -> bool:
+    """PostgreSQL: analyze `deliveries` when its statistics are stale; True if it did.
+
+    The claim's plan depends on them: planned for an empty table, a claim under a backlog of
+    15,000 deliveries read them all (50 ms instead of 0.5). Autovacuum would analyze too, but
+    it may be off and looks only once a minute, while a burst fills the table in a second.
+    """
+    if not (await conn.execute(_STATISTICS_STALE)).scalar():
+        return False
+    await conn.execute(text("ANALYZE deliveries"))
+    return True
 
 
 # One encoder: `json.dumps` with options builds a new one on every call.

@@ -15,6 +15,7 @@ import regex
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     Integer,
     Select,
     String,
@@ -22,14 +23,22 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import events
 from mediahooks.clock import now_ms
 from mediahooks.store import webhooks
-from mediahooks.store.db import SqliteStatement, mark_notified, mark_wake, pg_notify
+from mediahooks.store.db import (
+    PgStatement,
+    SqliteStatement,
+    mark_notified,
+    mark_wake,
+    pg_notify,
+)
 from mediahooks.store.schema import deliveries
 from mediahooks.store.schema import events as events_table
 from mediahooks.store.schema import webhooks as webhooks_table
@@ -101,8 +110,15 @@ _QUEUED_COLUMNS = (
 )
 
 
-def _pg_event_and_subscribers(flag: str) -> Select[Any]:
-    """PostgreSQL: insert the event and list its subscribers in one round trip."""
+def _pg_emit_query(flag: str) -> Select[Any]:
+    """PostgreSQL, one round trip: insert the event, queue it for every subscriber without a
+    filter, NOTIFY their dispatchers, and list every subscriber. Filters are regular
+    expressions of our own dialect (`filter_matches`), so the subscribers that have one are
+    decided here in Python and queued by `_PG_QUEUE`.
+
+    ``:only`` (a webhook id or NULL) narrows the subscribers; ``:ignore_filters`` queues them
+    all at once.
+    """
     new_event = (
         insert(events_table)
         .values({c: bindparam(c) for c in _EVENT_COLUMNS})
@@ -110,15 +126,46 @@ def _pg_event_and_subscribers(flag: str) -> Select[Any]:
         .cte("new_event")
     )
     hooks = webhooks_table
-    subscribed = webhooks.subscribing(bindparam("account_id"), flag)
+    only = bindparam("only", type_=BigInteger)
+    direct = or_(hooks.c.filter.is_(None), bindparam("ignore_filters", type_=Boolean))
+    subscribers = (
+        select(hooks.c.id, hooks.c.filter, direct.label("direct"))
+        .where(
+            webhooks.subscribing(bindparam("account_id"), flag),
+            or_(only.is_(None), hooks.c.id == only),
+        )
+        .cte("subscribers")
+    )
+    created = bindparam("created_at", type_=BigInteger)
+    queued = (
+        insert(deliveries)
+        .from_select(
+            _QUEUED_COLUMNS,
+            select(
+                new_event.c.id,
+                subscribers.c.id,
+                bindparam("ordering_key", type_=String),
+                literal("pending"),
+                literal(0, Integer),
+                literal(0, Integer),
+                created,
+                created,
+                created,
+            ).where(subscribers.c.direct),
+        )
+        .returning(deliveries.c.id)
+        .cte("queued")
+    )
+    notified = select(pg_notify()).select_from(queued).limit(1).scalar_subquery()
     return (
-        select(new_event.c.id, hooks.c.id, hooks.c.filter)
-        .select_from(new_event.outerjoin(hooks, subscribed))
-        .order_by(hooks.c.id)
+        select(new_event.c.id, subscribers.c.id, subscribers.c.filter, subscribers.c.direct)
+        .add_columns(notified)
+        .select_from(new_event.outerjoin(subscribers, true()))
+        .order_by(subscribers.c.id)
     )
 
 
-_PG_EMIT = {hook_type: _pg_event_and_subscribers(f) for hook_type, f in webhooks.TYPE_FLAGS.items()}
+_PG_EMIT = {kind: PgStatement(_pg_emit_query(flag)) for kind, flag in webhooks.TYPE_FLAGS.items()}
 # SQLite: the same work in three statements run straight on the driver (see SqliteStatement).
 _SQLITE_INSERT_EVENT = SqliteStatement(
     insert(events_table).returning(events_table.c.id), _EVENT_COLUMNS
@@ -130,23 +177,25 @@ _SQLITE_SUBSCRIBERS = {
 _SQLITE_QUEUE = SqliteStatement(insert(deliveries), _QUEUED_COLUMNS)
 _now = bindparam("q_now", type_=BigInteger)
 # PostgreSQL: one delivery per listed webhook and the NOTIFY of their dispatchers, one round trip.
-_PG_QUEUE = select(pg_notify()).add_cte(
-    insert(deliveries)
-    .from_select(
-        _QUEUED_COLUMNS,
-        select(
-            bindparam("q_event", type_=BigInteger),
-            func.unnest(bindparam("q_webhooks", type_=ARRAY(BigInteger))),
-            bindparam("q_key", type_=String),
-            literal("pending"),
-            literal(0, Integer),
-            literal(0, Integer),
-            _now,
-            _now,
-            _now,
-        ),
+_PG_QUEUE = PgStatement(
+    select(pg_notify()).add_cte(
+        insert(deliveries)
+        .from_select(
+            _QUEUED_COLUMNS,
+            select(
+                bindparam("q_event", type_=BigInteger),
+                func.unnest(bindparam("q_webhooks", type_=ARRAY(BigInteger))),
+                bindparam("q_key", type_=String),
+                literal("pending"),
+                literal(0, Integer),
+                literal(0, Integer),
+                _now,
+                _now,
+                _now,
+            ),
+        )
+        .cte("queued")
     )
-    .cte("queued")
 )
 
 
@@ -173,41 +222,71 @@ async def emit(
         "body": body,
         "created_at": now,
     }
-    is_postgres = conn.dialect.name == "postgresql"
-    if is_postgres:
-        rows = (await conn.execute(_PG_EMIT[hook.type], event)).all()
-        event_id = rows[0][0]
-        subscribers = [(webhook_id, pattern) for _, webhook_id, pattern in rows if webhook_id]
-    else:
-        event_id = _SQLITE_INSERT_EVENT.rows(conn, event)[0][0]
-        subscribers = _SQLITE_SUBSCRIBERS[hook.type].rows(conn, {"account_id": account_id})
+    emit_rows = _pg_emit if conn.dialect.name == "postgresql" else _sqlite_emit
+    event_id, targets = await emit_rows(conn, hook, event, ignore_filters, only)
+    return Emitted(event_id=event_id, msg_id=msg_id, body=body, webhook_ids=targets)
+
+
+async def _sqlite_emit(
+    conn: AsyncConnection,
+    hook: events.Hook,
+    event: dict[str, Any],
+    ignore_filters: bool,
+    only: int | None,
+) -> tuple[int, list[int]]:
+    """Insert the event, then one delivery per subscriber it is for; returns the event's id and
+    those webhooks."""
+    event_id = _SQLITE_INSERT_EVENT.rows(conn, event)[0][0]
+    subscribers = _SQLITE_SUBSCRIBERS[hook.type].rows(conn, {"account_id": event["account_id"]})
     targets = [
         webhook_id
         for webhook_id, pattern in subscribers
         if only in (None, webhook_id)
         and (ignore_filters or filter_matches(pattern, hook.stream_name))
     ]
-    if targets and is_postgres:
-        queued = {"q_event": event_id, "q_webhooks": targets, "q_key": hook.ordering_key}
-        await conn.execute(_PG_QUEUE, dict(queued, q_now=now))
-        mark_notified(conn)
-    elif targets:
-        _SQLITE_QUEUE.many(
-            conn,
-            [
-                {
-                    "event_id": event_id,
-                    "webhook_id": webhook_id,
-                    "ordering_key": hook.ordering_key,
-                    "status": "pending",
-                    "tries": 0,
-                    "attempt_count": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for webhook_id in targets
-            ],
-        )
+    if targets:
+        now = event["created_at"]
+        queued = {
+            "event_id": event_id,
+            "ordering_key": hook.ordering_key,
+            "status": "pending",
+            "tries": 0,
+            "attempt_count": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        _SQLITE_QUEUE.many(conn, [dict(queued, webhook_id=w) for w in targets])
         mark_wake(conn)
-    return Emitted(event_id=event_id, msg_id=msg_id, body=body, webhook_ids=targets)
+    return event_id, targets
+
+
+async def _pg_emit(
+    conn: AsyncConnection,
+    hook: events.Hook,
+    event: dict[str, Any],
+    ignore_filters: bool,
+    only: int | None,
+) -> tuple[int, list[int]]:
+    """Run `_pg_emit_query`, then queue the filtered subscribers whose filter matches; returns the
+    event's id and every webhook it was queued for."""
+    params = dict(event, ignore_filters=ignore_filters, only=only)
+    rows = await _PG_EMIT[hook.type].rows(conn, params)
+    event_id = rows[0][0]
+    queued = [webhook_id for _, webhook_id, _, direct, _ in rows if direct]
+    matching = [
+        webhook_id
+        for _, webhook_id, pattern, direct, _ in rows
+        if webhook_id is not None and not direct and filter_matches(pattern, hook.stream_name)
+    ]
+    if matching:
+        params = {
+            "q_event": event_id,
+            "q_webhooks": matching,
+            "q_key": hook.ordering_key,
+            "q_now": event["created_at"],
+        }
+        await _PG_QUEUE.rows(conn, params)
+    if queued or matching:
+        mark_notified(conn)
+    return event_id, sorted(queued + matching)
