@@ -7,6 +7,8 @@ request's arrival with `time.time()`; all figures are wall-clock differences on 
   default concurrency limit: the most this receiver takes from one Python process.
 - mediahooks: a Service with its dispatcher in this process, a fresh database per run; events
   committed one transaction each through `outbox.emit`, as the API does.
+- mediahooks postgresql + N worker: the same producers, with the dispatching done by N
+  `mediahooks worker` processes (the scaled-out configuration; `--workers`).
 - celery: one Celery task per delivery on Redis (bench/celery_baseline.py), a real prefork worker.
 
 Two measurements each: throughput (a burst of N events x M webhooks, deliveries/s from the first
@@ -86,6 +88,7 @@ class Options:
     repeats: int
     latency_repeats: int
     producers: int
+    workers: int
     celery_concurrency: int
     drain_timeout: float
 
@@ -338,7 +341,9 @@ async def run_ceiling(opts: Options, receiver: Receiver) -> Figures:
 
 
 @asynccontextmanager
-async def open_service(kind: str) -> AsyncIterator[Service]:
+async def open_service(kind: str, workers: int = 0) -> AsyncIterator[Service]:
+    """A service on a fresh database; with ``workers``, its dispatching is done by that many
+    `mediahooks worker` processes instead of this one (the scaled-out configuration)."""
     with tempfile.TemporaryDirectory(prefix="mediahooks-bench-") as tmp:
         workdir = Path(tmp)
         async with fresh_database(kind, workdir) as url:
@@ -346,11 +351,36 @@ async def open_service(kind: str) -> AsyncIterator[Service]:
                 database_url=url, data_dir=workdir / "data", allow_private_targets="true"
             )
             service = Service(settings)
-            await service.open(dispatch=True)
+            await service.open(dispatch=not workers)
+            procs: list[asyncio.subprocess.Process] = []
             try:
+                for _ in range(workers):
+                    procs.append(await start_worker(url, workdir))
                 yield service
             finally:
+                for proc in procs:
+                    await _stop(proc)
                 await service.close()
+
+
+async def start_worker(url: str, workdir: Path) -> asyncio.subprocess.Process:
+    env = dict(
+        os.environ,
+        MEDIAHOOKS_DATABASE_URL=url,
+        MEDIAHOOKS_ALLOW_PRIVATE_TARGETS="true",
+        # As in this process, where no logging is set up: no line per attempt.
+        MEDIAHOOKS_LOG_LEVEL="WARNING",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mediahooks", "worker", "--data-dir", str(workdir / "worker"),
+        stdout=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    while line := await asyncio.wait_for(proc.stdout.readline(), 30):
+        if line.startswith(b"READY worker"):
+            return proc
+    await _stop(proc)
+    raise RuntimeError("the mediahooks worker did not start")
 
 
 async def create_webhooks(service: Service, endpoint: Endpoint, count: int) -> None:
@@ -367,9 +397,11 @@ async def emit_one(service: Service, index: int, sent: Sent) -> None:
     sent[emitted.msg_id] = time.time()
 
 
-async def run_mediahooks(kind: str, mode: str, opts: Options, receiver: Receiver) -> Figures:
+async def run_mediahooks(
+    kind: str, mode: str, opts: Options, receiver: Receiver, workers: int = 0
+) -> Figures:
     endpoint = await receiver.endpoint()
-    async with open_service(kind) as service:
+    async with open_service(kind, workers) as service:
         await create_webhooks(service, endpoint, opts.webhooks)
         # Warm up connections (database pool, HTTP keep-alive) outside the measured window.
         warm: Sent = {}
@@ -377,7 +409,7 @@ async def run_mediahooks(kind: str, mode: str, opts: Options, receiver: Receiver
         if not await endpoint.wait_for(10 * opts.webhooks, opts.drain_timeout):
             raise RuntimeError(f"mediahooks ({kind}) did not deliver the warm-up events")
         await endpoint.start_window()
-        system = f"mediahooks {kind}"
+        system = f"mediahooks {kind}" + (f" + {workers} worker" if workers else "")
         if mode == "throughput":
             return await _mediahooks_burst(service, system, opts, endpoint)
         return await _mediahooks_paced(service, system, opts, endpoint)
@@ -582,14 +614,14 @@ def table(summaries: list[Summary], opts: Options) -> list[str]:
     ceiling = next(s.per_s for s in summaries if s.system == "ceiling")
     celery = next((s.per_s for s in summaries if s.system == "celery"), None)
     head = (
-        f"{'system':<22}{'deliveries/s':>13}{'x ceiling':>11}{'x celery':>10}"
+        f"{'system':<33}{'deliveries/s':>13}{'x ceiling':>11}{'x celery':>10}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'events/s':>10}  runs (deliveries/s)"
     )
     lines = [head, "-" * len(head)]
     for s in summaries:
         has_latency = s.p50_ms is not None or s.p99_ms is not None or s.achieved_rate is not None
         lines.append(
-            f"{s.system:<22}{s.per_s:>13.0f}{s.per_s / ceiling:>11.2f}"
+            f"{s.system:<33}{s.per_s:>13.0f}{s.per_s / ceiling:>11.2f}"
             f"{(f'{s.per_s / celery:.2f}' if celery else '-'):>10}"
             f"{(_ms(s.p50_ms) if has_latency else '-'):>9}"
             f"{(_ms(s.p99_ms) if has_latency else '-'):>9}"
@@ -760,10 +792,14 @@ async def measure(opts: Options) -> list[Figures]:
 
     async with Receiver.running() as receiver:
         await series("ceiling throughput", opts.repeats, lambda: run_ceiling(opts, receiver))
-        for kind in opts.databases:
+        configurations = [(kind, 0) for kind in opts.databases]
+        if "postgresql" in opts.databases and opts.workers:
+            configurations.append(("postgresql", opts.workers))
+        for kind, workers in configurations:
+            label = f"mediahooks {kind}" + (f" + {workers} worker" if workers else "")
             for mode, times in (("throughput", opts.repeats), ("latency", opts.latency_repeats)):
-                run = functools.partial(run_mediahooks, kind, mode, opts, receiver)
-                await series(f"mediahooks {kind} {mode}", times, run)
+                run = functools.partial(run_mediahooks, kind, mode, opts, receiver, workers)
+                await series(f"{label} {mode}", times, run)
         with CeleryWorker(opts.celery_concurrency) as worker:
             await run_celery_warm_up(worker, receiver)
             for mode, times in (("throughput", opts.repeats), ("latency", opts.latency_repeats)):
@@ -785,7 +821,7 @@ def report(opts: Options, env: dict[str, Any], runs: list[Figures]) -> None:
     print()
     for v in judged:
         mark = "PASS" if v["met"] else "FAIL"
-        print(f"{mark}  {v['system']:<22} {v['target']}: {v['value']}")
+        print(f"{mark}  {v['system']:<33} {v['target']}: {v['value']}")
     notes = caveats(env)
     if notes:
         print()
@@ -846,6 +882,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     add("--repeats", type=int, default=3, help="throughput runs per system (median quoted)")
     add("--latency-repeats", type=int, default=1, help="latency runs per system")
     add("--producers", type=int, default=4, help="concurrent transactions in the burst")
+    add(
+        "--workers",
+        type=int,
+        default=1,
+        help="PostgreSQL scaled out: also measure with dispatching in this many `mediahooks "
+        "worker` processes (0: skip)",
+    )
     add("--celery-concurrency", type=int, default=2 * (os.cpu_count() or 1), help="2 x CPUs")
     add("--drain-timeout", type=float, default=30, help="max seconds to wait for arrivals")
     a = parser.parse_args(argv)
@@ -855,6 +898,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     for name in ("events", "webhooks", "repeats", "latency_repeats", "producers"):
         if getattr(a, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if a.workers < 0:
+        parser.error("--workers must be 0 or more")
     if a.rate <= 0 or a.duration <= 0:
         parser.error("--rate and --duration must be positive")
     return Options(
@@ -866,6 +911,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         repeats=a.repeats,
         latency_repeats=a.latency_repeats,
         producers=a.producers,
+        workers=a.workers,
         celery_concurrency=a.celery_concurrency,
         drain_timeout=a.drain_timeout,
     )

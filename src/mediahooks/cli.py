@@ -48,10 +48,8 @@ def _settings(**flags: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -68,8 +66,8 @@ def serve(
     ] = False,
 ) -> None:
     """Run the API with the dispatcher inside (one process is all you need)."""
-    _logging()
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    _logging(settings.log_level)
     if demo:
         # The demo receiver lives on this server, so loopback must be reachable.
         allowed = settings.allow_private_targets
@@ -116,8 +114,9 @@ def _banner(service: Service, secret: str | None, url: str) -> None:
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run a dispatcher alone (scale out: many workers on one PostgreSQL)."""
-    _logging()
-    asyncio.run(_worker(_settings(data_dir=data_dir)))
+    settings = _settings(data_dir=data_dir)
+    _logging(settings.log_level)
+    asyncio.run(_worker(settings))
 
 
 async def _worker(settings: Settings) -> None:
