@@ -2,7 +2,7 @@
 
 Whoever commits deliveries marks the transaction (`mark_wake`); after the commit every local
 dispatcher is woken at once, and on PostgreSQL a NOTIFY reaches the dispatchers of other
-processes. Polling is only the fallback.
+processes within milliseconds (`Database._announce`). Polling is only the fallback.
 
 On SQLite, transactions that overlap in time share one commit (see `_Group`).
 """
@@ -23,25 +23,24 @@ from typing import Any
 import aiosqlite
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ClauseElement, Connection, event, func, make_url, text
+from sqlalchemy import ClauseElement, Connection, event, make_url, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 DELIVERIES, MEDIA = "deliveries", "media"
 TOPICS = (DELIVERIES, MEDIA)
 # What each open transaction gave work to; weak, so a rolled-back one simply drops out.
 _marked: weakref.WeakKeyDictionary[AsyncConnection, set[str]] = weakref.WeakKeyDictionary()
-# Topics a statement of the transaction already notified (`pg_notify`): no NOTIFY at the end.
-_notified: weakref.WeakKeyDictionary[AsyncConnection, set[str]] = weakref.WeakKeyDictionary()
 log = logging.getLogger("mediahooks.store")
 _MIGRATION_LOCK = 74_120_001
 # How long SQLite waits for another process's write transaction before giving up.
 _SQLITE_BUSY_SECONDS = 30.0
 # How often the WAL is copied back into the database file, off the event loop's thread.
 CHECKPOINT_SECONDS = 1.0
+# PostgreSQL: commits within this long share one NOTIFY to the other processes.
+ANNOUNCE_SECONDS = 0.002
 
 
 class Database:
@@ -54,12 +53,16 @@ class Database:
         # PostgreSQL: connections whose commits do not wait for the disk, for `durable=False`
         # (set per connection, it costs no statement per transaction).
         self._bookkeeping: AsyncEngine | None = (
-            _postgres_engine(url, pool_size=4, synchronous_commit="off")
+            _postgres_engine(url, pool_size=4, synchronous_commit="off", custom_plans=True)
             if self.is_postgres
             else None
         )
         self._wakers: dict[str, list[Callable[[], None]]] = {topic: [] for topic in TOPICS}
-        self._listener: Any = None
+        # PostgreSQL: one connection of our own that LISTENs and sends the NOTIFYs.
+        self._peer: Any = None
+        self._peer_lock = asyncio.Lock()
+        self._unannounced: set[str] = set()
+        self._announcer: asyncio.Task[None] | None = None
         # SQLite group commit: whose turn it is on the one connection, and the open group.
         self._turn = asyncio.Lock()
         self._group: _Group | None = None
@@ -78,19 +81,58 @@ class Database:
 
     async def listen(self) -> None:
         """Hear other processes' commits (PostgreSQL LISTEN); polling covers a lost connection."""
-        if not self.is_postgres or self._listener is not None:
+        if not self.is_postgres:
             return
         import asyncpg  # type: ignore[import-untyped]
 
         try:
-            self._listener = await asyncpg.connect(self.postgres_dsn)
-            for topic in TOPICS:
-                await self._listener.add_listener(
-                    _channel(topic), lambda *_, topic=topic: self._wake(topic)
-                )
+            async with self._peer_lock:
+                peer = await self._connect_peer()
+                for topic in TOPICS:
+                    await peer.add_listener(_channel(topic), self._heard(topic))
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("LISTEN failed (%s); relying on polling", exc)
-            self._listener = None
+
+    def _heard(self, topic: str) -> Callable[..., None]:
+        def on_notification(peer: Any, sender: int, *_: Any) -> None:
+            # Our own NOTIFYs come back too; this process's workers were woken at the commit.
+            if sender != peer.get_server_pid():
+                self._wake(topic)
+
+        return on_notification
+
+    async def _connect_peer(self) -> Any:
+        """The peer connection, (re)opened if need be; call with `_peer_lock` held (asyncpg
+        runs one operation at a time on a connection)."""
+        import asyncpg
+
+        if self._peer is None or self._peer.is_closed():
+            self._peer = await asyncpg.connect(self.postgres_dsn)
+        return self._peer
+
+    def _announce(self, topics: set[str]) -> None:
+        """PostgreSQL: NOTIFY the other processes of committed work, soon.
+
+        Not from inside each transaction: a NOTIFY per commit cost the server about as much as
+        the commit's own statements, and woke every listening process once per event. Whatever
+        commits within `ANNOUNCE_SECONDS` shares one NOTIFY, sent after those commits, so a
+        process that hears it finds their work. Should this process die first, the others'
+        polling finds it.
+        """
+        self._unannounced |= topics
+        if self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.create_task(self._announce_soon())
+
+    async def _announce_soon(self) -> None:
+        while self._unannounced:
+            await asyncio.sleep(ANNOUNCE_SECONDS)
+            topics, self._unannounced = self._unannounced, set()
+            try:
+                async with self._peer_lock:
+                    peer = await self._connect_peer()
+                    await peer.execute("; ".join(f"NOTIFY {_channel(t)}" for t in sorted(topics)))
+            except Exception as exc:
+                log.warning("NOTIFY failed (%s); other processes will poll for the work", exc)
 
     @asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -110,11 +152,10 @@ class Database:
         engine = self.engine if durable or self._bookkeeping is None else self._bookkeeping
         # The driver holds the transaction (see `_postgres_engine`): SQLAlchemy's statements and
         # `PgStatement`s run in it alike.
-        async with engine.connect() as conn, _asyncpg_of(conn).transaction():
-            yield conn
-            topics = await _notify(conn)
-        for topic in topics:
-            self._wake(topic)
+        async with engine.connect() as conn:
+            async with _asyncpg_of(conn).transaction():
+                yield conn
+            self._committed(conn)
 
     @asynccontextmanager
     async def statements(self) -> AsyncIterator[AsyncConnection]:
@@ -135,9 +176,15 @@ class Database:
             return
         async with self._bookkeeping.connect() as conn:
             yield conn
-            topics = await _notify(conn)
-        for topic in topics:
-            self._wake(topic)
+            self._committed(conn)
+
+    def _committed(self, conn: AsyncConnection) -> None:
+        """PostgreSQL: ``conn``'s work is committed; wake this process now, the others soon."""
+        topics = _marked.pop(conn, set())
+        if topics:
+            for topic in topics:
+                self._wake(topic)
+            self._announce(topics)
 
     @asynccontextmanager
     async def _grouped(self, wait: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -241,8 +288,10 @@ class Database:
         if self._checkpoints is not None:
             self._stop.set()
             await asyncio.to_thread(self._checkpoints.join)
-        if self._listener is not None:
-            await self._listener.close()
+        if self._announcer is not None:
+            await self._announcer
+        if self._peer is not None:
+            await self._peer.close()
         await self.engine.dispose()
         if self._bookkeeping is not None:
             await self._bookkeeping.dispose()
@@ -361,28 +410,6 @@ def mark_wake(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
     _marked.setdefault(conn, set()).add(topic)
 
 
-def pg_notify(topic: str = DELIVERIES) -> FunctionElement[Any]:
-    """A `pg_notify` call for ``topic``, to ride in a statement that gives its workers work
-    (PostgreSQL): it saves the NOTIFY statement at commit. Mark the transaction with
-    `mark_notified` once the statement ran."""
-    return func.pg_notify(_channel(topic), "")
-
-
-def mark_notified(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
-    """As `mark_wake`, for a transaction whose statement already called `pg_notify`."""
-    mark_wake(conn, topic)
-    _notified.setdefault(conn, set()).add(topic)
-
-
-async def _notify(conn: AsyncConnection) -> set[str]:
-    """PostgreSQL: NOTIFY the other processes of what this transaction gave work to (unless a
-    statement already did); returns the topics, to wake this process's workers after commit."""
-    topics = _marked.pop(conn, set())
-    for topic in topics - _notified.pop(conn, set()):
-        await conn.execute(text(f"NOTIFY {_channel(topic)}"))
-    return topics
-
-
 def _channel(topic: str) -> str:
     return f"mediahooks_{topic}"
 
@@ -394,10 +421,17 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _postgres_engine(url: str, pool_size: int = 10, synchronous_commit: str = "on") -> AsyncEngine:
-    # asyncpg prepares every statement; a generic plan of the claim query cannot see `now` or
-    # the batch size and scans far more than it needs. Plan each execution for its values.
-    settings = {"plan_cache_mode": "force_custom_plan", "synchronous_commit": synchronous_commit}
+def _postgres_engine(
+    url: str, pool_size: int = 10, synchronous_commit: str = "on", custom_plans: bool = False
+) -> AsyncEngine:
+    # asyncpg prepares every statement, and PostgreSQL may then plan it once for any values. A
+    # generic plan of the claim cannot see `now` or the batch size and scans far more than it
+    # needs: `custom_plans` plans each execution for its values. Elsewhere (an event's insert)
+    # planning every time would only cost the server CPU.
+    settings = {
+        "plan_cache_mode": "force_custom_plan" if custom_plans else "auto",
+        "synchronous_commit": synchronous_commit,
+    }
     # AUTOCOMMIT: SQLAlchemy leaves transactions alone. `Database.transaction` opens them on
     # the driver, so statements run straight on it (`PgStatement`) share them; a connection
     # used only to read pays no BEGIN and ROLLBACK (under READ COMMITTED each statement sees

@@ -32,13 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediahooks import events
 from mediahooks.clock import now_ms
 from mediahooks.store import webhooks
-from mediahooks.store.db import (
-    PgStatement,
-    SqliteStatement,
-    mark_notified,
-    mark_wake,
-    pg_notify,
-)
+from mediahooks.store.db import PgStatement, SqliteStatement, mark_wake
 from mediahooks.store.schema import deliveries
 from mediahooks.store.schema import events as events_table
 from mediahooks.store.schema import webhooks as webhooks_table
@@ -112,7 +106,7 @@ _QUEUED_COLUMNS = (
 
 def _pg_emit_query(flag: str) -> Select[Any]:
     """PostgreSQL, one round trip: insert the event, queue it for every subscriber without a
-    filter, NOTIFY their dispatchers, and list every subscriber. Filters are regular
+    filter, and list every subscriber. Filters are regular
     expressions of our own dialect (`filter_matches`), so the subscribers that have one are
     decided here in Python and queued by `_PG_QUEUE`.
 
@@ -153,13 +147,11 @@ def _pg_emit_query(flag: str) -> Select[Any]:
                 created,
             ).where(subscribers.c.direct),
         )
-        .returning(deliveries.c.id)
         .cte("queued")
     )
-    notified = select(pg_notify()).select_from(queued).limit(1).scalar_subquery()
     return (
         select(new_event.c.id, subscribers.c.id, subscribers.c.filter, subscribers.c.direct)
-        .add_columns(notified)
+        .add_cte(queued)
         .select_from(new_event.outerjoin(subscribers, true()))
         .order_by(subscribers.c.id)
     )
@@ -176,25 +168,21 @@ _SQLITE_SUBSCRIBERS = {
 }
 _SQLITE_QUEUE = SqliteStatement(insert(deliveries), _QUEUED_COLUMNS)
 _now = bindparam("q_now", type_=BigInteger)
-# PostgreSQL: one delivery per listed webhook and the NOTIFY of their dispatchers, one round trip.
+# PostgreSQL: one delivery per listed webhook, one round trip.
 _PG_QUEUE = PgStatement(
-    select(pg_notify()).add_cte(
-        insert(deliveries)
-        .from_select(
-            _QUEUED_COLUMNS,
-            select(
-                bindparam("q_event", type_=BigInteger),
-                func.unnest(bindparam("q_webhooks", type_=ARRAY(BigInteger))),
-                bindparam("q_key", type_=String),
-                literal("pending"),
-                literal(0, Integer),
-                literal(0, Integer),
-                _now,
-                _now,
-                _now,
-            ),
-        )
-        .cte("queued")
+    insert(deliveries).from_select(
+        _QUEUED_COLUMNS,
+        select(
+            bindparam("q_event", type_=BigInteger),
+            func.unnest(bindparam("q_webhooks", type_=ARRAY(BigInteger))),
+            bindparam("q_key", type_=String),
+            literal("pending"),
+            literal(0, Integer),
+            literal(0, Integer),
+            _now,
+            _now,
+            _now,
+        ),
     )
 )
 
@@ -273,10 +261,10 @@ async def _pg_emit(
     params = dict(event, ignore_filters=ignore_filters, only=only)
     rows = await _PG_EMIT[hook.type].rows(conn, params)
     event_id = rows[0][0]
-    queued = [webhook_id for _, webhook_id, _, direct, _ in rows if direct]
+    queued = [webhook_id for _, webhook_id, _, direct in rows if direct]
     matching = [
         webhook_id
-        for _, webhook_id, pattern, direct, _ in rows
+        for _, webhook_id, pattern, direct in rows
         if webhook_id is not None and not direct and filter_matches(pattern, hook.stream_name)
     ]
     if matching:
@@ -288,5 +276,5 @@ async def _pg_emit(
         }
         await _PG_QUEUE.rows(conn, params)
     if queued or matching:
-        mark_notified(conn)
+        mark_wake(conn)
     return event_id, sorted(queued + matching)
