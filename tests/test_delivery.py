@@ -25,7 +25,8 @@ from mediahooks.events import MediaData, media_hook, new_asset_id
 from mediahooks.events import sample as sample_hook
 from mediahooks.store import accounts, assets, outbox
 from mediahooks.store import deliveries as store
-from mediahooks.store.db import Database
+from mediahooks.store import webhooks as webhooks_store
+from mediahooks.store.db import DELIVERIES, Database
 from mediahooks.store.schema import attempts, deliveries, events
 from mediahooks.store.schema import webhooks as webhooks_table
 
@@ -610,3 +611,43 @@ async def test_postgresql_statistics_are_kept_fresh_for_the_claim(
             text("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass")
         )
         assert known.scalar_one() == 300
+
+
+async def test_postgresql_commits_wake_other_processes_once_and_this_one_at_once(
+    database_url: str,
+) -> None:
+    """Two `Database`s stand for two processes: each commit that queues deliveries wakes its
+    own process's dispatchers at the commit, and the other process through a NOTIFY (it has no
+    other way to learn here: nothing polls). A process ignores its own NOTIFYs."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no other processes to tell: a second one polls")
+    url = Settings(database_url=database_url).sqlalchemy_url
+    here, there = Database(url), Database(url)
+    await here.migrate()
+    try:
+        await here.listen()
+        await there.listen()
+        woken: dict[str, int] = {"here": 0, "there": 0}
+        here.on_commit_wake(DELIVERIES, lambda: woken.__setitem__("here", woken["here"] + 1))
+        there.on_commit_wake(DELIVERIES, lambda: woken.__setitem__("there", woken["there"] + 1))
+        async with here.transaction() as conn:
+            account_id, _ = await accounts.ensure(conn, None)
+            await webhooks_store.create(
+                conn, account_id, {"url": "http://127.0.0.1:9/", "is_media_hooks": True}
+            )
+        for index in range(5):
+            hook = sample_hook("media", account_id, index)
+            assert hook is not None
+            async with here.transaction() as conn:
+                await outbox.emit(conn, account_id, hook)
+            assert woken["here"] == index + 1  # woken by the commit itself
+
+        async def heard() -> bool:
+            return woken["there"] > 0
+
+        await eventually(heard)
+        await asyncio.sleep(0.2)  # room for this process's own NOTIFYs to come back
+        assert woken["here"] == 5
+    finally:
+        await there.close()
+        await here.close()

@@ -53,7 +53,7 @@ class Database:
         # PostgreSQL: connections whose commits do not wait for the disk, for `durable=False`
         # (set per connection, it costs no statement per transaction).
         self._bookkeeping: AsyncEngine | None = (
-            _postgres_engine(url, pool_size=4, synchronous_commit="off", custom_plans=True)
+            _postgres_engine(url, pool_size=4, synchronous_commit="off")
             if self.is_postgres
             else None
         )
@@ -421,17 +421,12 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _postgres_engine(
-    url: str, pool_size: int = 10, synchronous_commit: str = "on", custom_plans: bool = False
-) -> AsyncEngine:
-    # asyncpg prepares every statement, and PostgreSQL may then plan it once for any values. A
-    # generic plan of the claim cannot see `now` or the batch size and scans far more than it
-    # needs: `custom_plans` plans each execution for its values. Elsewhere (an event's insert)
-    # planning every time would only cost the server CPU.
-    settings = {
-        "plan_cache_mode": "force_custom_plan" if custom_plans else "auto",
-        "synchronous_commit": synchronous_commit,
-    }
+def _postgres_engine(url: str, pool_size: int = 10, synchronous_commit: str = "on") -> AsyncEngine:
+    # asyncpg prepares every statement and PostgreSQL plans it once for any values where that
+    # costs no more (a verdict's UPDATE, run for each attempt): planning every execution cost
+    # the server a tenth of its time. The claim's walk has the same good plan either way, once
+    # the table has statistics (`deliveries.keep_statistics`).
+    settings = {"synchronous_commit": synchronous_commit}
     # AUTOCOMMIT: SQLAlchemy leaves transactions alone. `Database.transaction` opens them on
     # the driver, so statements run straight on it (`PgStatement`) share them; a connection
     # used only to read pays no BEGIN and ROLLBACK (under READ COMMITTED each statement sees
