@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from conftest import API_SECRET
 
@@ -74,6 +74,9 @@ async def new_tab(browser: Browser, base: str, viewport: dict[str, int] = DESKTO
 async def sign_in(tab: Tab, secret: str = API_SECRET) -> None:
     """Sign in as a person would, with the keyboard: the secret field has the focus."""
     await tab.open("/signin")
+    # Typing before the browser applied `autofocus` (it can lag on a busy machine) would type
+    # into nothing.
+    await expect(tab.page.locator("#secret")).to_be_focused()
     await tab.page.keyboard.type(secret)
     await tab.page.keyboard.press("Enter")
     await tab.page.wait_for_url("**/streams")

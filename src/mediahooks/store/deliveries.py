@@ -110,11 +110,25 @@ def _room_query() -> Any:
     )
 
 
-def _open_webhooks() -> Any:
+def _one_of(column: Any, name: str, dialect: str) -> Any:
+    """``column`` is one of the ids passed as ``:name``: an array on PostgreSQL, a JSON array
+    on SQLite (see `_ids`). Either way the statement text is the same for any number of ids, so
+    it is compiled (and prepared) once."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+    listed = func.json_each(bindparam(name, type_=String)).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+def _ids(values: list[int], is_postgres: bool) -> Any:
+    return values if is_postgres else json.dumps(values)
+
+
+def _open_webhooks(dialect: str) -> Any:
     # Each statement re-reads the webhooks: a verdict committed between two of them (a 410
     # disabling the webhook, freeing its lease) must not let a delivery through.
     return select(webhooks.c.id).where(
-        webhooks.c.id.in_(bindparam("b_room", expanding=True)), *_takes_deliveries(_now)
+        _one_of(webhooks.c.id, "b_room", dialect), *_takes_deliveries(_now)
     )
 
 
@@ -129,7 +143,7 @@ def _is_head(delivery: Any) -> Any:
     )
 
 
-def _due_query() -> Any:
+def _due_query(dialect: str) -> Any:
     # Walk the due index in order and stop after a few batches' worth of claimable rows, so a
     # claim costs the same with a hundred or a hundred thousand deliveries queued. Rows that
     # cannot be claimed (ordering, a full or disabled webhook) are skipped, never counted, so
@@ -144,7 +158,7 @@ def _due_query() -> Any:
             # their index of every delivery they ever had, history included, and sorts all of
             # them: each claim would slow down as history grows. The due index reads only the
             # pending ones, already in order.
-            (deliveries.c.webhook_id + 0).in_(_open_webhooks()),
+            (deliveries.c.webhook_id + 0).in_(_open_webhooks(dialect)),
             _is_head(deliveries),
         )
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
@@ -191,16 +205,16 @@ def _pg_due_query() -> Any:
     )
 
 
-def _lease_query() -> Any:
+def _lease_query(dialect: str) -> Any:
     # The outer conditions are re-checked on the locked row version (PostgreSQL), so two
     # workers racing for one row cannot both lease it.
     lockable = (
         select(deliveries.c.id)
         .where(
-            deliveries.c.id.in_(bindparam("b_chosen", expanding=True)),
+            _one_of(deliveries.c.id, "b_chosen", dialect),
             deliveries.c.status == _pending,
             _free(_now),
-            deliveries.c.webhook_id.in_(_open_webhooks()),
+            deliveries.c.webhook_id.in_(_open_webhooks(dialect)),
         )
         .with_for_update(skip_locked=True)
     )
@@ -228,11 +242,13 @@ _ATTEMPT_COLUMNS = (
 
 
 def _load_query() -> Any:
+    """SQLite: what the leased deliveries' attempts need (its UPDATE returns only its own
+    table's columns)."""
     return (
         select(*_ATTEMPT_COLUMNS)
         .join(events, events.c.id == deliveries.c.event_id)
         .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-        .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+        .where(_one_of(deliveries.c.id, "b_ids", "sqlite"))
         .order_by(deliveries.c.id)
     )
 
@@ -241,7 +257,7 @@ def _lease_and_load_query() -> Any:
     """PostgreSQL: lease and read what the attempts need in one round trip (UPDATE ... FROM
     ... RETURNING; SQLite returns only the updated table's columns)."""
     return (
-        _lease_query()
+        _lease_query("postgresql")
         .where(
             events.c.id == deliveries.c.event_id,
             webhooks.c.id == deliveries.c.webhook_id,
@@ -250,9 +266,15 @@ def _lease_and_load_query() -> Any:
     )
 
 
-_ROOM, _DUE, _LEASE, _LOAD = _room_query(), _due_query(), _lease_query(), _load_query()
-_PG_DUE = _pg_due_query()
-_PG_LEASE_AND_LOAD = _lease_and_load_query()
+# Run straight on the driver (see `SqliteStatement`, `PgStatement`): claims come by the
+# hundred a second, and SQLAlchemy's execution path cost more than the statements.
+_SQLITE_ROOM = SqliteStatement(_room_query())
+_SQLITE_DUE = SqliteStatement(_due_query("sqlite"))
+_SQLITE_LEASE = SqliteStatement(_lease_query("sqlite"))
+_SQLITE_LOAD = SqliteStatement(_load_query())
+_PG_ROOM = PgStatement(_room_query())
+_PG_DUE = PgStatement(_pg_due_query())
+_PG_LEASE_AND_LOAD = PgStatement(_lease_and_load_query())
 
 
 async def claim(
@@ -269,22 +291,19 @@ async def claim(
     ``sending`` counts this worker's attempts in flight per webhook; its other leases (attempts
     answered, not yet written down) no longer take a webhook's capacity.
     """
-    room = await _room(conn, owner, now, per_webhook, sending)
+    is_postgres = conn.dialect.name == "postgresql"
+    params = {"b_now": now, "b_owner": owner}
+    counts = await _PG_ROOM.rows(conn, params) if is_postgres else _SQLITE_ROOM.rows(conn, params)
+    room = {webhook_id: per_webhook - n - sending.get(webhook_id, 0) for webhook_id, n in counts}
+    room = {webhook_id: free for webhook_id, free in room.items() if free > 0}
     if not room:
         return []
-    is_postgres = conn.dialect.name == "postgresql"
     if is_postgres:
-        due = await conn.execute(
-            _PG_DUE,
-            {
-                "b_now": now,
-                "b_webhooks": list(room),
-                "b_rooms": list(room.values()),
-                "b_window": limit,
-            },
-        )
+        params = {"b_webhooks": list(room), "b_rooms": list(room.values()), "b_window": limit}
+        due = await _PG_DUE.rows(conn, params | {"b_now": now})
     else:
-        due = await conn.execute(_DUE, {"b_now": now, "b_room": list(room), "b_window": limit * 4})
+        params = {"b_room": _ids(list(room), False), "b_window": limit * 4}
+        due = _SQLITE_DUE.rows(conn, params | {"b_now": now})
     chosen = []
     for delivery_id, webhook_id in due:
         if room[webhook_id] > 0:
@@ -295,42 +314,35 @@ async def claim(
     if not chosen:
         return []
     lease = {
-        "b_chosen": chosen,
+        "b_chosen": _ids(chosen, is_postgres),
         "b_now": now,
-        "b_room": list(room),
+        "b_room": _ids(list(room), is_postgres),
         "b_owner": owner,
         "b_until": now + lease_ms,
     }
     if is_postgres:
-        rows = sorted((await conn.execute(_PG_LEASE_AND_LOAD, lease)).all(), key=lambda r: r.id)
+        rows = sorted(await _PG_LEASE_AND_LOAD.rows(conn, lease), key=lambda r: r[0])
     else:
-        ids = list((await conn.execute(_LEASE, lease)).scalars())
+        ids = [delivery_id for (delivery_id,) in _SQLITE_LEASE.rows(conn, lease)]
         if not ids:
             return []
-        rows = list((await conn.execute(_LOAD, {"b_ids": ids})).all())
-    return [
-        Claimed(
-            id=r.id,
-            webhook_id=r.webhook_id,
-            msg_id=r.msg_id,
-            body=bytes(r.body),
-            url=r.url,
-            secrets=signing_secrets(r, now),
-            tries=r.tries,
-            created_at=r.created_at,
+        rows = _SQLITE_LOAD.rows(conn, {"b_ids": _ids(ids, False)})
+    claimed = []
+    for row in rows:
+        delivery_id, webhook_id, tries, created_at, msg_id, body, url, *keys = row
+        claimed.append(
+            Claimed(
+                id=delivery_id,
+                webhook_id=webhook_id,
+                msg_id=msg_id,
+                body=bytes(body),
+                url=url,
+                secrets=signing_secrets(keys[0], keys[1], keys[2], now),
+                tries=tries,
+                created_at=created_at,
+            )
         )
-        for r in rows
-    ]
-
-
-async def _room(
-    conn: AsyncConnection, owner: str, now: int, per_webhook: int, sending: Mapping[int, int]
-) -> dict[int, int]:
-    """Webhooks that may take more attempts now (live, enabled, under their concurrency cap),
-    each with how many more."""
-    counts = await conn.execute(_ROOM, {"b_now": now, "b_owner": owner})
-    room = {webhook_id: per_webhook - n - sending.get(webhook_id, 0) for webhook_id, n in counts}
-    return {webhook_id: free for webhook_id, free in room.items() if free > 0}
+    return claimed
 
 
 _NEXT_DUE = select(func.min(deliveries.c.next_attempt_at)).where(

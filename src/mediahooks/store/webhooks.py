@@ -148,9 +148,11 @@ def subscribers_query(flag: str) -> Select[Any]:
     )
 
 
-def signing_secrets(row: DbRow, now: int) -> list[str]:
+def signing_secrets(
+    secret: str, previous_secret: str | None, previous_secret_until: int | None, now: int
+) -> list[str]:
     """The current secret first, then the previous one while its grace period lasts."""
-    keys = [row.secret]
-    if row.previous_secret and (row.previous_secret_until or 0) > now:
-        keys.append(row.previous_secret)
+    keys = [secret]
+    if previous_secret and (previous_secret_until or 0) > now:
+        keys.append(previous_secret)
     return keys
