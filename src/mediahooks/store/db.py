@@ -345,12 +345,7 @@ class SqliteStatement:
         compiled = statement.compile(dialect=_SQLITE, column_keys=list(keys) if keys else None)
         assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
-        # Values the statement carries itself (literals), beside those each call passes.
-        self.fixed = {
-            compiled.bind_names[bind]: bind.value
-            for bind in compiled.binds.values()
-            if not bind.required
-        }
+        self.fixed = _fixed_values(compiled)
 
     def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
         return _sqlite_of(conn).execute(self.sql, {**self.fixed, **params}).fetchall()
@@ -361,6 +356,15 @@ class SqliteStatement:
 
 
 _SQLITE = sqlite_dialect(paramstyle="named")
+
+
+def _fixed_values(compiled: SQLCompiler) -> dict[str, Any]:
+    """Values a statement carries itself (literals), beside those each call passes."""
+    return {
+        compiled.bind_names[bind]: bind.value
+        for bind in compiled.binds.values()
+        if not bind.required
+    }
 
 
 def _sqlite_of(conn: AsyncConnection) -> sqlite3.Connection:
@@ -385,11 +389,7 @@ class PgStatement:
         assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
         self.sql = compiled.string
         self.names = list(compiled.positiontup)
-        self.fixed = {
-            compiled.bind_names[bind]: bind.value
-            for bind in compiled.binds.values()
-            if not bind.required
-        }
+        self.fixed = _fixed_values(compiled)
 
     async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
         values = {**self.fixed, **params}

@@ -8,7 +8,7 @@ wait on each other.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -356,42 +356,8 @@ async def next_due(conn: AsyncConnection, now: int) -> int | None:
     return due
 
 
-_insert_attempts = insert(attempts)
-_VERDICT = (
-    update(deliveries)
-    .where(
-        deliveries.c.id == bindparam("b_id"),
-        deliveries.c.status == _pending,
-        deliveries.c.lease_owner == _owner,
-    )
-    .values(
-        status=bindparam("b_status"),
-        tries=bindparam("b_tries"),
-        attempt_count=deliveries.c.attempt_count + 1,
-        next_attempt_at=bindparam("b_next"),
-        last_status=bindparam("b_last_status"),
-        last_error=bindparam("b_last_error"),
-        completed_at=bindparam("b_completed"),
-        lease_owner=None,
-        lease_until=None,
-        updated_at=_now,
-    )
-)
-# SQLite: the batch's two big statements run straight on the driver (see SqliteStatement).
-_SQLITE_ATTEMPTS = SqliteStatement(_insert_attempts, [c.name for c in attempts.c if c.name != "id"])
-_SQLITE_VERDICT = SqliteStatement(_VERDICT)
-
-
-def _batch(columns: dict[str, Any]) -> Any:
-    """PostgreSQL: a batch passed as one array per column, as a table (``unnest``)."""
-    return (
-        func.unnest(*[bindparam(f"u_{n}", type_=ARRAY(t)) for n, t in columns.items()])
-        .table_valued(*[column(n, t) for n, t in columns.items()])
-        .render_derived(name="batch")
-    )
-
-
 _ATTEMPT_FIELDS = {c.name: c.type for c in attempts.c if c.name != "id"}
+# What an attempt changes in its delivery row (see `_verdict`).
 _VERDICT_FIELDS = {
     "id": BigInteger(),
     "status": String(),
@@ -403,6 +369,55 @@ _VERDICT_FIELDS = {
 }
 
 
+def _verdict_query(value: Callable[[str], Any]) -> Any:
+    """Write a verdict, unless another worker took the lease over; ``value`` gives each field
+    of `_VERDICT_FIELDS` (a parameter, or a column of a batch)."""
+    return (
+        update(deliveries)
+        .where(
+            deliveries.c.id == value("id"),
+            deliveries.c.status == _pending,
+            deliveries.c.lease_owner == _owner,
+        )
+        .values(
+            status=value("status"),
+            tries=value("tries"),
+            attempt_count=deliveries.c.attempt_count + 1,
+            next_attempt_at=value("next"),
+            last_status=value("last_status"),
+            last_error=value("last_error"),
+            completed_at=value("completed"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=_now,
+        )
+    )
+
+
+def _healed_query(dialect: str) -> Any:
+    """Webhooks that answered well are no longer failing."""
+    return (
+        update(webhooks)
+        .where(_one_of(webhooks.c.id, "b_healthy", dialect), webhooks.c.failing_since.is_not(None))
+        .values(failing_since=None)
+    )
+
+
+# SQLite: a batch's statements run straight on the driver (see SqliteStatement).
+_SQLITE_ATTEMPTS = SqliteStatement(insert(attempts), list(_ATTEMPT_FIELDS))
+_SQLITE_VERDICT = SqliteStatement(_verdict_query(lambda name: bindparam(f"b_{name}")))
+_SQLITE_HEALED = SqliteStatement(_healed_query("sqlite"))
+
+
+def _batch(columns: dict[str, Any]) -> Any:
+    """PostgreSQL: a batch passed as one array per column, as a table (``unnest``)."""
+    return (
+        func.unnest(*[bindparam(f"u_{n}", type_=ARRAY(t)) for n, t in columns.items()])
+        .table_valued(*[column(n, t) for n, t in columns.items()])
+        .render_derived(name="batch")
+    )
+
+
 def _pg_record_query() -> Any:
     """PostgreSQL: a batch's attempts, verdicts and recovered webhooks in one statement.
 
@@ -411,53 +426,20 @@ def _pg_record_query() -> Any:
     """
     tried = _batch(_ATTEMPT_FIELDS)
     verdict = _batch(_VERDICT_FIELDS)
-    judged = (
-        update(deliveries)
-        .where(
-            deliveries.c.id == verdict.c.id,
-            deliveries.c.status == _pending,
-            deliveries.c.lease_owner == _owner,
-        )
-        .values(
-            status=verdict.c.status,
-            tries=verdict.c.tries,
-            attempt_count=deliveries.c.attempt_count + 1,
-            next_attempt_at=verdict.c.next,
-            last_status=verdict.c.last_status,
-            last_error=verdict.c.last_error,
-            completed_at=verdict.c.completed,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=_now,
-        )
-    )
-    healed = (
-        update(webhooks)
-        .where(
-            webhooks.c.id == any_(bindparam("b_healthy", type_=ARRAY(BigInteger))),
-            webhooks.c.failing_since.is_not(None),
-        )
-        .values(failing_since=None)
-    )
     logged = insert(attempts).from_select(
         list(_ATTEMPT_FIELDS), select(*[tried.c[n] for n in _ATTEMPT_FIELDS])
     )
     return (
         select(literal(1))
         .add_cte(logged.cte("logged"))
-        .add_cte(judged.cte("judged"))
-        .add_cte(healed.cte("healed"))
+        .add_cte(_verdict_query(lambda name: verdict.c[name]).cte("judged"))
+        .add_cte(_healed_query("postgresql").cte("healed"))
     )
 
 
 _PG_RECORD = PgStatement(_pg_record_query())
 
 _webhook_ids: Any = bindparam("b_webhooks", expanding=True)
-_HEALTHY = (
-    update(webhooks)
-    .where(webhooks.c.id.in_(_webhook_ids), webhooks.c.failing_since.is_not(None))
-    .values(failing_since=None)
-)
 _FAILING = (
     update(webhooks)
     .where(webhooks.c.id.in_(_webhook_ids))
@@ -479,7 +461,7 @@ _FAILED_TOO_LONG = (
 
 
 def _verdict(result: Result, now: int) -> dict[str, Any]:
-    """What one attempt changes in its delivery row (the columns of `_VERDICT_FIELDS`)."""
+    """What one attempt changes in its delivery row (the fields of `_VERDICT_FIELDS`)."""
     return {
         "id": result.delivery_id,
         "status": result.status,
@@ -520,7 +502,7 @@ async def record(
         fixed = {"b_owner": owner, "b_now": now}
         _SQLITE_VERDICT.many(conn, [{f"b_{n}": x for n, x in v.items()} | fixed for v in verdicts])
         if healthy:
-            await conn.execute(_HEALTHY, {"b_webhooks": sorted(healthy)})
+            _SQLITE_HEALED.rows(conn, {"b_healthy": _ids(sorted(healthy), False)})
     failing = {r.webhook_id for r in results if not r.webhook_ok} - healthy
     if failing:
         await conn.execute(_FAILING, {"b_webhooks": sorted(failing), "b_now": now})

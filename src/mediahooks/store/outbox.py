@@ -106,9 +106,9 @@ _QUEUED_COLUMNS = (
 
 def _pg_emit_query(flag: str) -> Select[Any]:
     """PostgreSQL, one round trip: insert the event, queue it for every subscriber without a
-    filter, and list every subscriber. Filters are regular
-    expressions of our own dialect (`filter_matches`), so the subscribers that have one are
-    decided here in Python and queued by `_PG_QUEUE`.
+    filter, and list every subscriber. Filters are regular expressions of our own dialect
+    (`filter_matches`), so the subscribers that have one are decided in Python and queued by
+    `_PG_QUEUE`.
 
     ``:only`` (a webhook id or NULL) narrows the subscribers; ``:ignore_filters`` queues them
     all at once.
