@@ -651,3 +651,43 @@ async def test_postgresql_commits_wake_other_processes_once_and_this_one_at_once
     finally:
         await there.close()
         await here.close()
+
+
+async def test_a_transaction_cancelled_mid_statement_is_rolled_back_and_says_so(
+    database_url: str,
+) -> None:
+    """Shutting down cancels work in the middle of a statement: the caller sees the
+    cancellation (not a complaint about the connection), nothing of it is kept, and the
+    database goes on working."""
+    db = Database(Settings(database_url=database_url).sqlalchemy_url)
+    await db.migrate()
+    try:
+        async with db.transaction() as conn:
+            account_id, _ = await accounts.ensure(conn, None)
+        started = asyncio.Event()
+
+        async def interrupted() -> None:
+            hook = sample_hook("media", account_id, 0)
+            assert hook is not None
+            async with db.transaction() as conn:
+                await outbox.emit(conn, account_id, hook)
+                started.set()
+                if db.is_postgres:
+                    await conn.execute(text("SELECT pg_sleep(10)"))
+                else:
+                    await asyncio.sleep(10)
+
+        task = asyncio.create_task(interrupted())
+        await started.wait()
+        await asyncio.sleep(0.2)
+        task.cancel()
+        try:
+            await task
+            raise AssertionError("the transaction was not cancelled")
+        except asyncio.CancelledError:
+            pass
+        async with db.transaction() as conn:
+            count = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+        assert count == 0
+    finally:
+        await db.close()

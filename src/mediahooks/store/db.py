@@ -153,8 +153,21 @@ class Database:
         # The driver holds the transaction (see `_postgres_engine`): SQLAlchemy's statements and
         # `PgStatement`s run in it alike.
         async with engine.connect() as conn:
-            async with _asyncpg_of(conn).transaction():
+            driver = _asyncpg_of(conn)
+            held = driver.transaction()
+            await held.start()
+            try:
                 yield conn
+            except BaseException:
+                # A statement cancelled mid-way closes the connection (the server then rolls
+                # back by itself): the caller's error is what matters, not a failed ROLLBACK.
+                if not driver.is_closed():
+                    try:
+                        await held.rollback()
+                    except Exception:
+                        await conn.invalidate()  # never back to the pool mid-transaction
+                raise
+            await held.commit()
             self._committed(conn)
 
     @asynccontextmanager
