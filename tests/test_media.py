@@ -324,7 +324,8 @@ async def test_the_asset_list_filters_sorts_and_pages(api: Api) -> None:
     made = [
         *await clip(api, "cam", cam_start, cam_start + 10_500, name="first"),
         *await clip(api, "cam", cam_start + 1_000, cam_start + 11_000, name="second"),
-        *await clip(api, "studio", studio_start, studio_start + 11_000, name="third"),
+        # The studio's clip starts 2 s in, so it sorts after "second" however fast the pushes were.
+        *await clip(api, "studio", studio_start + 2_000, studio_start + 12_000, name="third"),
     ]
 
     async def listed(query: str) -> list[str]:
