@@ -20,6 +20,11 @@ EVENT_TO_DELIVERY_SECONDS = Histogram(
     "Time from an event's commit to its successful delivery.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600),
 )
+HISTORY_FORGOTTEN = Counter(
+    "mediahooks_history_forgotten_total",
+    "Finished deliveries (with their attempts) and events deleted past the retention period.",
+    ["kind"],
+)
 PENDING = Gauge("mediahooks_deliveries_pending", "Deliveries waiting for a successful attempt.")
 OLDEST_DUE_AGE = Gauge(
     "mediahooks_oldest_due_delivery_age_seconds",

@@ -1,5 +1,6 @@
 """The sweeper: ends broadcasts that went silent, removes expired assets, forgets expired
-timeline segments. Every step is idempotent, so any number of sweepers can run."""
+timeline segments and delivery history past its retention. Every step is idempotent, so any
+number of sweepers can run."""
 
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from mediahooks import metrics
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.media import removal
 from mediahooks.media.ingest import end_broadcast
 from mediahooks.media.timeline import MAX_TIMELINE_MS
-from mediahooks.store import assets, timelines
+from mediahooks.store import assets, history, timelines
 from mediahooks.store.db import Database
-from mediahooks.store.schema import accounts
+from mediahooks.store.schema import accounts, deliveries, events
 
 log = logging.getLogger("mediahooks.sweeper")
 
 DAY_MS = 86_400_000
 DEFAULT_TIMELINE_DAYS = 1
+# Rows of history forgotten per transaction, and transactions per sweep: short transactions
+# that never hold up deliveries, and a backlog of history (a retention just shortened) cleared
+# over a few sweeps rather than in one.
+HISTORY_BATCH = 250
+HISTORY_BATCHES_PER_SWEEP = 20
 
 
 async def sweep(db: Database, settings: Settings) -> None:
@@ -32,6 +39,8 @@ async def sweep(db: Database, settings: Settings) -> None:
     for asset in due:
         await removal.remove(db, asset)
     await forget_expired_segments(db, now)
+    if settings.history_days:
+        await forget_old_history(db, now - int(settings.history_days * DAY_MS))
 
 
 async def end_idle_broadcasts(db: Database, arrived_before: int, now: int) -> None:
@@ -63,6 +72,23 @@ async def forget_expired_segments(db: Database, now: int) -> None:
     async with db.transaction() as conn:
         await timelines.forget_segments(conn, [s.id for s in doomed])
     await removal.delete_files([Path(s.path) for s in doomed])
+
+
+async def forget_old_history(db: Database, cutoff: int) -> None:
+    """Forget finished deliveries created before ``cutoff``, then the events left without any."""
+    for kind, table, forget in (
+        ("deliveries", deliveries, history.forget_deliveries),
+        ("events", events, history.forget_events),
+    ):
+        async with db.engine.connect() as conn:
+            below = await history.first_id_since(conn, table, cutoff)
+        after: int | None = 0
+        for _ in range(HISTORY_BATCHES_PER_SWEEP):
+            if after is None:
+                break
+            async with db.transaction() as conn:
+                forgotten, after = await forget(conn, after, below, HISTORY_BATCH)
+            metrics.HISTORY_FORGOTTEN.labels(kind).inc(forgotten)
 
 
 async def run(db: Database, settings: Settings) -> None:
