@@ -71,6 +71,11 @@ async def settled(api: Api, count: int) -> None:
     await eventually(done)
 
 
+async def event_msg_id(api: Api, event_id: int) -> str:
+    async with api.service.db.engine.connect() as conn:
+        return str(await conn.scalar(select(events.c.msg_id).where(events.c.id == event_id)))
+
+
 def forgotten(kind: str) -> float:
     return REGISTRY.get_sample_value("mediahooks_history_forgotten_total", {"kind": kind}) or 0.0
 
@@ -92,6 +97,10 @@ async def test_finished_history_is_forgotten_and_pending_work_is_kept(
     cutoff = now_ms()
     await asyncio.sleep(0.01)
     young = await emit(api, "cam")
+    # An old delivery resent after the cutoff has fresh history: it is kept, and so its event.
+    resent = await api.ok("GET", f"/api/webhooks/{broken}/deliveries?isDescending=false")
+    assert resent[1]["messageId"] == await event_msg_id(api, done)
+    await api.ok("POST", f"/api/webhooks/{broken}/deliveries/{resent[1]['id']}/retry")
     await settled(api, 7)
     before = {kind: forgotten(kind) for kind in ("deliveries", "events")}
 
@@ -100,18 +109,18 @@ async def test_finished_history_is_forgotten_and_pending_work_is_kept(
     monkeypatch.setattr(sweeper, "HISTORY_BATCH", 1)
     monkeypatch.setattr(sweeper, "HISTORY_BATCHES_PER_SWEEP", 2)
     await sweeper.forget_old_history(api.service.db, cutoff)
-    assert len((await rows(api))["deliveries"]) == 5
+    assert len((await rows(api))["deliveries"]) == 7 - 2
     for _ in range(3):
         await sweeper.forget_old_history(api.service.db, cutoff)
 
     assert await rows(api) == {
-        "events": {stuck, young},
-        "deliveries": {(stuck, later), (young, ok), (young, broken)},
+        "events": {stuck, done, young},
+        "deliveries": {(stuck, later), (done, broken), (young, ok), (young, broken)},
         "orphaned attempts": set(),
     }
-    assert forgotten("deliveries") - before["deliveries"] == 4
-    assert forgotten("events") - before["events"] == 2
-    assert nobody not in (await rows(api))["events"] and done not in (await rows(api))["events"]
+    assert forgotten("deliveries") - before["deliveries"] == 3
+    assert forgotten("events") - before["events"] == 1
+    assert nobody not in (await rows(api))["events"]
     # The API knows only what is kept; the pending delivery is still replayable.
     listed = await api.ok("GET", f"/api/webhooks/{ok}/deliveries")
     assert len(listed) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select
@@ -75,9 +76,10 @@ async def forget_expired_segments(db: Database, now: int) -> None:
 
 
 async def forget_old_history(db: Database, cutoff: int) -> None:
-    """Forget finished deliveries created before ``cutoff``, then the events left without any."""
+    """Forget finished deliveries created and last changed before ``cutoff``, then the events
+    left without any."""
     for kind, table, forget in (
-        ("deliveries", deliveries, history.forget_deliveries),
+        ("deliveries", deliveries, partial(history.forget_deliveries, unchanged_since=cutoff)),
         ("events", events, history.forget_events),
     ):
         async with db.engine.connect() as conn:

@@ -1,5 +1,6 @@
-"""Forgetting old delivery history: finished deliveries with their attempts, then the events no
-delivery refers to any more, once they are older than the retention period.
+"""Forgetting old delivery history: finished deliveries with their attempts, once both their
+event and their last change are older than the retention period, then the events no delivery
+refers to any more.
 
 A pending delivery is work, not history: it and its event are kept however old they are.
 
@@ -33,12 +34,23 @@ async def first_id_since(conn: AsyncConnection, table: Table, cutoff: int) -> in
 Batch = tuple[int, int | None]
 
 
-async def forget_deliveries(conn: AsyncConnection, after: int, below: int, limit: int) -> Batch:
-    """Delete the first ``limit`` finished deliveries with ids between ``after`` and ``below``,
-    and their attempts."""
+async def forget_deliveries(
+    conn: AsyncConnection, after: int, below: int, limit: int, *, unchanged_since: int
+) -> Batch:
+    """Delete the first ``limit`` finished deliveries with ids between ``after`` and ``below``
+    that have not changed since ``unchanged_since``, and their attempts.
+
+    A delivery resent or cancelled lately is kept, however old its event: a resend's history
+    is fresh, and an attempt in flight when its webhook was deleted is still to be logged.
+    """
     finished = (
         select(deliveries.c.id)
-        .where(deliveries.c.id > after, deliveries.c.id < below, deliveries.c.status != "pending")
+        .where(
+            deliveries.c.id > after,
+            deliveries.c.id < below,
+            deliveries.c.status != "pending",
+            deliveries.c.updated_at < unchanged_since,
+        )
         .order_by(deliveries.c.id)
         .limit(limit)
         # PostgreSQL: a resend queued meanwhile waits for this transaction, then finds nothing
