@@ -13,7 +13,9 @@ request's arrival with `time.time()`; all figures are wall-clock differences on 
 
 Two measurements each: throughput (a burst of N events x M webhooks, deliveries/s from the first
 commit or enqueue to the last arrival) and latency at an offered, paced event rate (p50/p99 of
-arrival minus commit or enqueue time).
+arrival minus commit or enqueue time). Each burst also reports the CPU it cost per delivery: the
+system's processes (producers included), its database or broker server, the receiver, and every
+core's busy time (bench/cpu.py).
 
 Run: ``python bench/delivery.py [--events N] [--webhooks M] [--rate R] [--databases ...]``.
 Results are printed and written to bench/results/delivery-<timestamp>.json.
@@ -60,6 +62,8 @@ from mediahooks.store import outbox, webhooks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.databases import POSTGRES_URL, fresh_database
+
+from cpu import Pids, Window, named, with_children
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -116,6 +120,8 @@ class Figures:
     offered_rate: float | None = None  # events/s asked for (latency runs)
     achieved_rate: float | None = None  # events/s really committed or enqueued
     duplicates: int = 0
+    # Throughput runs: CPU microseconds per delivery by part (see `cpu_parts`), and "machine".
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -262,6 +268,28 @@ def summarize(
     )
 
 
+# The parts whose CPU is measured in the bursts: the system under test (producers, dispatchers,
+# workers), its database or broker server, the receiver; "machine" is every core's busy time.
+CPU_PARTS = ("system", "store", "receiver", "machine")
+
+
+def cpu_window(system: set[int] | Pids, store: Pids | None, receiver: Receiver) -> Window:
+    """A CPU window over a burst (not started yet)."""
+    groups: dict[str, Pids] = {
+        "system": system if callable(system) else (lambda: set(system)),
+        "receiver": lambda: {receiver.proc.pid},
+    }
+    if store is not None:
+        groups["store"] = store
+    return Window(groups)
+
+
+def with_cpu(figures: Figures, used: dict[str, float]) -> Figures:
+    if figures.arrived:
+        figures.cpu_us = {part: s / figures.arrived * 1e6 for part, s in used.items()}
+    return figures
+
+
 def sample_hook(index: int) -> events.Hook:
     """A `completed` media hook for a new asset, as a recording's lifecycle emits it."""
     now = now_ms()
@@ -330,20 +358,26 @@ async def run_ceiling(opts: Options, receiver: Receiver) -> Figures:
                     async with session.post(url, data=body, headers=headers) as resp:
                         await resp.read()
 
+        window = cpu_window({os.getpid()}, None, receiver)
+        window.start()
         started = time.time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     await endpoint.wait_for(opts.deliveries, opts.drain_timeout)
+    used = window.stop()
     records = await endpoint.records()
-    return summarize("ceiling", "throughput", opts.deliveries, started, sent, records)
+    return with_cpu(
+        summarize("ceiling", "throughput", opts.deliveries, started, sent, records), used
+    )
 
 
 # --- our system -------------------------------------------------------------------------------
 
 
 @asynccontextmanager
-async def open_service(kind: str, workers: int = 0) -> AsyncIterator[Service]:
-    """A service on a fresh database; with ``workers``, its dispatching is done by that many
-    `mediahooks worker` processes instead of this one (the scaled-out configuration)."""
+async def open_service(kind: str, workers: int = 0) -> AsyncIterator[tuple[Service, set[int]]]:
+    """A service on a fresh database, and the pids of its worker processes: with ``workers``,
+    its dispatching is done by that many `mediahooks worker` processes instead of this one (the
+    scaled-out configuration)."""
     with tempfile.TemporaryDirectory(prefix="mediahooks-bench-") as tmp:
         workdir = Path(tmp)
         async with fresh_database(kind, workdir) as url:
@@ -356,7 +390,7 @@ async def open_service(kind: str, workers: int = 0) -> AsyncIterator[Service]:
             try:
                 for _ in range(workers):
                     procs.append(await start_worker(url, workdir))
-                yield service
+                yield service, {proc.pid for proc in procs}
             finally:
                 for proc in procs:
                     await _stop(proc)
@@ -401,7 +435,7 @@ async def run_mediahooks(
     kind: str, mode: str, opts: Options, receiver: Receiver, workers: int = 0
 ) -> Figures:
     endpoint = await receiver.endpoint()
-    async with open_service(kind, workers) as service:
+    async with open_service(kind, workers) as (service, worker_pids):
         await create_webhooks(service, endpoint, opts.webhooks)
         # Warm up connections (database pool, HTTP keep-alive) outside the measured window.
         warm: Sent = {}
@@ -411,12 +445,14 @@ async def run_mediahooks(
         await endpoint.start_window()
         system = f"mediahooks {kind}" + (f" + {workers} worker" if workers else "")
         if mode == "throughput":
-            return await _mediahooks_burst(service, system, opts, endpoint)
+            store = named("postgres") if kind == "postgresql" else None
+            window = cpu_window({os.getpid(), *worker_pids}, store, receiver)
+            return await _mediahooks_burst(service, system, opts, endpoint, window)
         return await _mediahooks_paced(service, system, opts, endpoint)
 
 
 async def _mediahooks_burst(
-    service: Service, system: str, opts: Options, endpoint: Endpoint
+    service: Service, system: str, opts: Options, endpoint: Endpoint, window: Window
 ) -> Figures:
     sent: Sent = {}
     indexes = iter(range(opts.events))
@@ -425,12 +461,14 @@ async def _mediahooks_burst(
         for i in indexes:
             await emit_one(service, i, sent)
 
+    window.start()
     started = time.time()
     await asyncio.gather(*(producer() for _ in range(opts.producers)))
     await endpoint.wait_for(opts.deliveries, opts.drain_timeout)
+    used = window.stop()
     records = await endpoint.records()
     # Our M deliveries of one event share its message id, so one commit stamp covers them all.
-    return summarize(system, "throughput", opts.deliveries, started, sent, records)
+    return with_cpu(summarize(system, "throughput", opts.deliveries, started, sent, records), used)
 
 
 async def _mediahooks_paced(
@@ -538,6 +576,7 @@ async def run_celery(worker: CeleryWorker, mode: str, opts: Options, receiver: R
     endpoint = await receiver.endpoint()
     urls = [endpoint.url(f"/hook/{w}") for w in range(opts.webhooks)]
     sent: Sent = {}
+    window = None
     if mode == "throughput":
         bodies = [events.encode(sample_hook(i)).decode() for i in range(opts.events)]
 
@@ -546,6 +585,11 @@ async def run_celery(worker: CeleryWorker, mode: str, opts: Options, receiver: R
                 for url in urls:
                     worker.enqueue(url, body, sent)
 
+        assert worker.proc is not None
+        window = cpu_window(
+            with_children(os.getpid(), worker.proc.pid), named("redis-server"), receiver
+        )
+        window.start()
         started = time.time()
         await asyncio.to_thread(burst)
         expected, rate = opts.deliveries, None
@@ -562,8 +606,9 @@ async def run_celery(worker: CeleryWorker, mode: str, opts: Options, receiver: R
         await paced(opts.paced_events, opts.rate, one_event)
         expected, rate = opts.paced_events * opts.webhooks, opts.rate
     await endpoint.wait_for(expected, opts.drain_timeout)
+    used = window.stop() if window else {}
     records = await endpoint.records()
-    figures = summarize("celery", mode, expected, started, sent, records, rate)
+    figures = with_cpu(summarize("celery", mode, expected, started, sent, records, rate), used)
     if rate is not None and figures.achieved_rate is not None:
         figures.achieved_rate /= opts.webhooks  # stamps are per task; the rate is per event
     return figures
@@ -581,6 +626,7 @@ class Summary:
     achieved_rate: float | None = None
     incomplete: bool = False
     runs: list[float] = field(default_factory=list)
+    cpu_us: dict[str, float] = field(default_factory=dict)  # medians over the throughput runs
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -598,6 +644,10 @@ def summarize_system(system: str, runs: list[Figures]) -> Summary:
         runs=[r.per_s for r in burst],
         incomplete=any(not r.complete for r in runs),
     )
+    for part in CPU_PARTS:
+        measured = [r.cpu_us[part] for r in burst if part in r.cpu_us]
+        if measured:
+            summary.cpu_us[part] = statistics.median(measured)
     if paced_runs:
         summary.p50_ms = _median([r.p50_ms for r in paced_runs])
         summary.p99_ms = _median([r.p99_ms for r in paced_runs])
@@ -627,6 +677,26 @@ def table(summaries: list[Summary], opts: Options) -> list[str]:
             f"{(_ms(s.p99_ms) if has_latency else '-'):>9}"
             f"{(f'{s.achieved_rate:.0f}' if s.achieved_rate else '-'):>10}"
             f"  {', '.join(f'{v:.0f}' for v in s.runs)}{'  INCOMPLETE' if s.incomplete else ''}"
+        )
+    return lines
+
+
+def cpu_table(summaries: list[Summary]) -> list[str]:
+    """Where the bursts' CPU went, per delivery: the budget a figure is bound by."""
+    head = (
+        f"{'CPU us per delivery (bursts)':<33}{'system':>9}{'db/broker':>11}{'receiver':>10}"
+        f"{'machine':>9}  (machine: every core's busy time, whatever ran)"
+    )
+    lines = [head, "-" * len(head)]
+    for s in summaries:
+        cells = [s.cpu_us.get(part) for part in CPU_PARTS]
+        widths = (9, 11, 10, 9)
+        lines.append(
+            f"{s.system:<33}"
+            + "".join(
+                f"{(f'{c:.0f}' if c is not None else '-'):>{w}}"
+                for c, w in zip(cells, widths, strict=True)
+            )
         )
     return lines
 
@@ -817,6 +887,9 @@ def report(opts: Options, env: dict[str, Any], runs: list[Figures]) -> None:
         print(line)
     print()
     for line in table(summaries, opts):
+        print(line)
+    print()
+    for line in cpu_table(summaries):
         print(line)
     print()
     for v in judged:
