@@ -269,3 +269,17 @@ def test_targets_are_taken_apart_once() -> None:
     assert target("http://b\u00fccher.example/").host_header == "xn--bcher-kva.example"
     with pytest.raises(ValueError, match="http:// or https://"):
         target("ftp://example.com/")
+
+
+def test_it_runs_on_uvloop_too() -> None:
+    """An application embedding the dispatcher may run on uvloop, whose transports do not
+    subclass asyncio's."""
+    import uvloop  # installed with the server (uvicorn[standard])
+
+    async def posts() -> tuple[int, list[int]]:
+        async with wire(keep_alive()) as (w, url), sender() as s:
+            statuses = [(await post(s, url)).status for _ in range(3)]  # type: ignore[attr-defined]
+        return w.connections, statuses
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(posts()) == (1, [200, 200, 200])
