@@ -120,7 +120,7 @@ class Figures:
     offered_rate: float | None = None  # events/s asked for (latency runs)
     achieved_rate: float | None = None  # events/s really committed or enqueued
     duplicates: int = 0
-    # Throughput runs: CPU microseconds per delivery by part (see `cpu_parts`), and "machine".
+    # Throughput runs: CPU microseconds per delivery by part (see `CPU_PARTS`).
     cpu_us: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -273,10 +273,10 @@ def summarize(
 CPU_PARTS = ("system", "store", "receiver", "machine")
 
 
-def cpu_window(system: set[int] | Pids, store: Pids | None, receiver: Receiver) -> Window:
+def cpu_window(system: Pids, store: Pids | None, receiver: Receiver) -> Window:
     """A CPU window over a burst (not started yet)."""
     groups: dict[str, Pids] = {
-        "system": system if callable(system) else (lambda: set(system)),
+        "system": system,
         "receiver": lambda: {receiver.proc.pid},
     }
     if store is not None:
@@ -358,7 +358,7 @@ async def run_ceiling(opts: Options, receiver: Receiver) -> Figures:
                     async with session.post(url, data=body, headers=headers) as resp:
                         await resp.read()
 
-        window = cpu_window({os.getpid()}, None, receiver)
+        window = cpu_window(lambda: {os.getpid()}, None, receiver)
         window.start()
         started = time.time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -446,7 +446,7 @@ async def run_mediahooks(
         system = f"mediahooks {kind}" + (f" + {workers} worker" if workers else "")
         if mode == "throughput":
             store = named("postgres") if kind == "postgresql" else None
-            window = cpu_window({os.getpid(), *worker_pids}, store, receiver)
+            window = cpu_window(lambda: {os.getpid(), *worker_pids}, store, receiver)
             return await _mediahooks_burst(service, system, opts, endpoint, window)
         return await _mediahooks_paced(service, system, opts, endpoint)
 

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     media_processes: int = Field(1, ge=1)
     sweep_interval: float = Field(1.0, gt=0)
     # Finished deliveries, their attempts and their events are forgotten this many days after
-    # the event; 0 keeps them forever.
+    # the event and the delivery's last change; 0 keeps them forever.
     history_days: float = Field(30.0, ge=0)
     # INFO logs one line per delivery attempt; WARNING keeps only what needs attention.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

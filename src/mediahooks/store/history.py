@@ -26,7 +26,7 @@ async def first_id_since(conn: AsyncConnection, table: Table, cutoff: int) -> in
     )
     if first is not None:
         return int(first)
-    return int(await conn.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
+    return int(await conn.scalar(select(func.max(table.c.id))) or 0) + 1
 
 
 # One batch's outcome: how many rows went, and the id the next batch starts after (None: the
