@@ -624,9 +624,13 @@ async def test_postgresql_commits_wake_other_processes_once_and_this_one_at_once
     url = Settings(database_url=database_url).sqlalchemy_url
     here, there = Database(url), Database(url)
     await here.migrate()
+    listening = [asyncio.Event(), asyncio.Event()]
+    listeners = [
+        asyncio.create_task(db.listen(ready.set))
+        for db, ready in zip((here, there), listening, strict=True)
+    ]
     try:
-        await here.listen()
-        await there.listen()
+        await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in listening)), 10)
         woken: dict[str, int] = {"here": 0, "there": 0}
         here.on_commit_wake(DELIVERIES, lambda: woken.__setitem__("here", woken["here"] + 1))
         there.on_commit_wake(DELIVERIES, lambda: woken.__setitem__("there", woken["there"] + 1))
@@ -649,6 +653,8 @@ async def test_postgresql_commits_wake_other_processes_once_and_this_one_at_once
         await asyncio.sleep(0.2)  # room for this process's own NOTIFYs to come back
         assert woken["here"] == 5
     finally:
+        for listener in listeners:
+            listener.cancel()
         await there.close()
         await here.close()
 

@@ -122,7 +122,13 @@ def headers(msg_id: str, ts: int | str, signature: str) -> dict[str, str]:
 
 
 def corpus() -> tuple[list[Case], list[Case], list[Case]]:
-    """Good cases, bad cases, and cases we refuse although the package lets them through."""
+    """Cases the spec requires every verifier to accept, cases carrying no valid signature
+    (every verifier must refuse them), and malformed headers that we refuse.
+
+    How lenient a peer library is with malformed headers changes between its releases (1.3.0
+    of the package began to accept `v1 v1,<sig>`), so the package is asked only about what
+    the spec decides; what we do with malformed headers is checked on us alone.
+    """
     now = int(time.time())
 
     def at(ts: int, msg_id: str = "msg_1", body: bytes = BODY, secret: str = SECRET) -> dict:
@@ -152,7 +158,7 @@ def corpus() -> tuple[list[Case], list[Case], list[Case]]:
         ("an id with dots", BODY, at(now, msg_id="msg.1.x")),
         ("leading zeros in the timestamp", BODY, {**good, "webhook-timestamp": f"0{now}"}),
     ]
-    refused: list[Case] = [
+    forged: list[Case] = [
         ("another secret", BODY, at(now, secret=OTHER)),
         ("the body changed", BODY.replace(b"clip", b"clap", 1), good),
         ("a trailing newline", BODY + b"\n", good),
@@ -164,26 +170,26 @@ def corpus() -> tuple[list[Case], list[Case], list[Case]]:
         ("no webhook-timestamp", BODY, without("webhook-timestamp")),
         ("no webhook-signature", BODY, without("webhook-signature")),
         ("an empty signature", BODY, sig("")),
-        ("a signature that is not base64", BODY, sig("v1,not*base64!")),
         ("a truncated signature", BODY, sig(good_sig[:-4])),
         ("only a v2 signature", BODY, sig("v2," + b64)),
+        ("HMAC of the body alone", BODY, sig("v1," + base64.b64encode(body_only).decode())),
+        ("the platform header only", BODY, {"X-Millicast-Signature": platform_sign(SECRET, BODY)}),
+    ]
+    malformed: list[Case] = [
+        ("a signature that is not base64", BODY, sig("v1,not*base64!")),
         ("an uppercase version", BODY, sig("V1," + b64)),
         ("an entry without a comma first", BODY, sig(f"v1 {good_sig}")),
         ("a double space", BODY, sig(f"{random_sig}  {good_sig}")),
         ("bad base64 first", BODY, sig(f"v1,abc {good_sig}")),
         ("a timestamp in words", BODY, {**good, "webhook-timestamp": "soon"}),
         ("a negative timestamp", BODY, {**good, "webhook-timestamp": "-1"}),
-        ("HMAC of the body alone", BODY, sig("v1," + base64.b64encode(body_only).decode())),
-        ("the platform header only", BODY, {"X-Millicast-Signature": platform_sign(SECRET, BODY)}),
-    ]
-    stricter: list[Case] = [
         # The spec says integer seconds; the package parses a float and floors it.
         ("a fractional timestamp", BODY, {**good, "webhook-timestamp": f"{now}.0"}),
         ("spaces around the timestamp", BODY, {**good, "webhook-timestamp": f" {now} "}),
-        # The package's base64 decoder skips characters outside the alphabet.
+        # Some base64 decoders skip characters outside the alphabet.
         ("a stray character in the signature", BODY, sig(f"v1,{b64[:8]}!{b64[8:]}")),
     ]
-    return accepted, refused, stricter
+    return accepted, forged, malformed
 
 
 def package_accepts(body: bytes, hdrs: dict[str, str]) -> bool:
@@ -203,17 +209,16 @@ def we_accept(body: bytes, hdrs: dict[str, str]) -> bool:
 
 
 def test_one_corpus_through_the_standardwebhooks_package_and_through_us() -> None:
-    accepted, refused, stricter = corpus()
+    accepted, forged, malformed = corpus()
     for name, body, hdrs in accepted:
         assert package_accepts(body, hdrs), name
         assert we_accept(body, hdrs), name
         # The secret may be written either way.
         assert verify(body, hdrs, "whsec_" + SECRET).scheme == "standard"
-    for name, body, hdrs in refused:
+    for name, body, hdrs in forged:
         assert not package_accepts(body, hdrs), name
         assert not we_accept(body, hdrs), name
-    for name, body, hdrs in stricter:
-        assert package_accepts(body, hdrs), name
+    for name, body, hdrs in malformed:
         assert not we_accept(body, hdrs), name
 
 

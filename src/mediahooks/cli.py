@@ -90,9 +90,15 @@ async def _serve(settings: Settings, dispatch: bool, demo: bool = False) -> None
         _banner(service, secret, running.url)
         if demo:
             await demo_mode.subscribe_and_send(service, running.url, console)
-        await running.task
+        broken = asyncio.create_task(service.broken.wait())
+        await asyncio.wait([running.task, broken], return_when=asyncio.FIRST_COMPLETED)
+        if service.broken.is_set():
+            await running.stop()
+        broken.cancel()
     finally:
         await service.close()
+    if service.broken.is_set():
+        raise SystemExit(1)
 
 
 def _banner(service: Service, secret: str | None, url: str) -> None:
@@ -126,15 +132,16 @@ async def _worker(settings: Settings) -> None:
     await service.open(dispatch=True)
     console.print(f"mediahooks worker {service.dispatcher and service.dispatcher.owner} running")
     print("READY worker", flush=True)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, service.stopping.set)
     try:
-        await stop.wait()
+        await service.stopping.wait()  # a signal, or a loop broken on a bug
     finally:
         # Attempts in flight finish and are recorded before the process ends.
         await service.close()
+    if service.broken.is_set():
+        raise SystemExit(1)
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""Prometheus metrics of delivery. Counters are per process; the backlog gauges are read from the
-database at scrape time, so every process reports the same, global backlog."""
+"""Prometheus metrics of delivery and of the background loops. Counters are per process; the
+backlog gauges are read from the database at scrape time, so every process reports the same,
+global backlog."""
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
@@ -29,4 +30,14 @@ PENDING = Gauge("mediahooks_deliveries_pending", "Deliveries waiting for a succe
 OLDEST_DUE_AGE = Gauge(
     "mediahooks_oldest_due_delivery_age_seconds",
     "How long the longest-waiting due delivery has been due (0 when none is due).",
+)
+LOOP_LAST_SUCCESS = Gauge(
+    "mediahooks_loop_last_success_timestamp_seconds",
+    "When each background loop last finished a round of work (Unix time).",
+    ["loop"],
+)
+LOOP_FAILURES = Counter(
+    "mediahooks_loop_outage_failures_total",
+    "Rounds of a background loop that failed because the database was unreachable.",
+    ["loop"],
 )

@@ -1,22 +1,28 @@
-"""The running service: database, first account and background workers, shared by the API.
+"""The running service: database, first account and background loops, shared by the API.
 
-`serve` opens it with the dispatcher inside; `worker` opens it with the dispatcher alone.
+`serve` opens it with the loops inside; `worker` opens it with the loops alone. The loops run
+under one supervisor (`mediahooks.loops`): an outage is waited out; a loop broken by a bug sets
+`broken`, and the command that runs the service then stops with a non-zero exit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+
+from sqlalchemy import text
 
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import Dispatcher
+from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper
 from mediahooks.media.worker import MediaWorker
 from mediahooks.store import accounts
 from mediahooks.store.db import Database
 
 log = logging.getLogger("mediahooks")
+
+READY_TIMEOUT = 2.0  # how long `/readyz` waits for the database before saying it is away
 
 
 class Service:
@@ -25,13 +31,15 @@ class Service:
         self.db = Database(settings.sqlalchemy_url, settings.sqlite_synchronous)
         self.account_id = ""
         self.dispatcher: Dispatcher | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.loops = Supervisor(self._break)
         # Set when the server stops: long-lived responses (the dashboard's live updates) end.
         self.stopping = asyncio.Event()
+        # Set when a loop broke on a bug: the process must end, and not with success.
+        self.broken = asyncio.Event()
 
     async def open(self, *, dispatch: bool = True) -> str | None:
-        """Migrate, make sure the first account exists, start the background work (unless
-        ``dispatch`` is off): the dispatcher, the media worker and the sweeper.
+        """Migrate, make sure the first account exists, start the background loops (unless
+        ``dispatch`` is off): the dispatcher's, the media worker and the sweeper.
 
         Returns the first account's API secret when it was just created (shown once).
         """
@@ -40,22 +48,33 @@ class Service:
         async with self.db.transaction() as conn:
             self.account_id, created = await accounts.ensure(conn, secret)
         if dispatch:
-            await self.db.listen()
+            if self.db.is_postgres:
+                self.loops.start("listener", self.db.listen)
             self.dispatcher = Dispatcher(self.db, self.settings)
-            media = MediaWorker(self.db, self.settings)
-            for name, work in (
-                ("dispatcher", self.dispatcher.run()),
-                ("media", media.run()),
-                ("sweeper", sweeper.run(self.db, self.settings)),
-            ):
-                self._tasks.append(asyncio.create_task(work, name=name))
+            for name, loop in self.dispatcher.loops().items():
+                self.loops.start(name, loop)
+            self.loops.start("media", MediaWorker(self.db, self.settings).run)
+            self.loops.start("sweeper", lambda beat: sweeper.run(self.db, self.settings, beat))
         return created
+
+    async def ready(self) -> dict[str, str]:
+        """What keeps the service from doing its work now (empty when it is ready): the
+        database out of reach, loops waiting out an outage or stopped."""
+        problems = dict(self.loops.waiting())
+        try:
+            async with asyncio.timeout(READY_TIMEOUT), self.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            problems["database"] = f"unreachable ({type(exc).__name__}: {exc})".strip()
+        return problems
+
+    def _break(self, loop: str, exc: BaseException) -> None:
+        self.broken.set()
+        self.stopping.set()
 
     async def close(self) -> None:
         self.stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.loops.close()
+        if self.dispatcher is not None:
+            self.dispatcher.close()
         await self.db.close()

@@ -13,7 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mediahooks import __version__, dashboard, metrics
-from mediahooks.api import assets, deliveries, envelope, ingest, tokens, webhooks
+from mediahooks.api import (
+    assets,
+    deliveries,
+    envelope,
+    health,
+    ingest,
+    openapi,
+    tokens,
+    webhooks,
+)
 from mediahooks.clock import now_ms
 from mediahooks.media.ingest import Ingest
 from mediahooks.service import Service
@@ -25,10 +34,13 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         title="mediahooks",
         version=__version__,
         description="Platform-compatible media webhooks with ordered, signed, retried delivery.",
+        docs_url=None,  # served by `openapi.mount`, from the package: /docs works offline
+        redoc_url=None,
     )
     app.state.service = service
     app.state.ingest = Ingest(service.db, service.settings)
     for router in (
+        health.router,
         webhooks.router,
         deliveries.router,
         tokens.router,
@@ -41,6 +53,7 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, envelope.on_http_error)
     app.add_exception_handler(Exception, envelope.on_crash)
+    app.add_middleware(envelope.Outages)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> PlainTextResponse:
@@ -51,6 +64,7 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         metrics.OLDEST_DUE_AGE.set(0 if oldest_due is None else (now - oldest_due) / 1000)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    openapi.mount(app)
     dashboard.mount(app)
     if extra is not None:
         extra(app)

@@ -9,6 +9,9 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mediahooks.store.outage import is_outage
 
 T = TypeVar("T")
 
@@ -86,10 +89,55 @@ async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
             {"body": [str(exc.detail)]},
         )
     messages = {404: "No such resource.", 405: "This method is not allowed on this path."}
-    return fail(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+    response = fail(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+    # Starlette names the allowed methods of a 405 in `Allow`, as RFC 9110 requires.
+    response.headers.update(exc.headers or {})
+    return response
+
+
+# How soon a client should try again while the database is away: the loops reconnect within
+# seconds of its return.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable() -> JSONResponse:
+    response = fail(
+        503,
+        "The database is unreachable for the moment; nothing was changed. "
+        f"Try again in {RETRY_AFTER_SECONDS} seconds.",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class Outages:
+    """Answer 503 when the database is away, as an answer like any other: the connection stays
+    open (an error left to the server's last resort would close it) and nothing is logged per
+    request (the background loops log the outage once)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if scope["type"] != "http" or started or not is_outage(exc):
+                raise
+            await unavailable()(scope, receive, send)
 
 
 async def on_crash(_request: Request, _exc: Exception) -> JSONResponse:
+    # A bug: the connection may hold a half-read request body, so it is not reused.
     return JSONResponse(
-        {"status": "error", "message": "Internal server error", "code": 500}, status_code=500
+        {"status": "error", "message": "Internal server error", "code": 500},
+        status_code=500,
+        headers={"Connection": "close"},
     )

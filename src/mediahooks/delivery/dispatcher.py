@@ -23,8 +23,10 @@ from mediahooks import __version__, metrics, retry, signing
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.delivery.sender import Response, Sender
+from mediahooks.loops import Beat, LoopFactory
 from mediahooks.store import deliveries as store
 from mediahooks.store.db import DELIVERIES, Database
+from mediahooks.store.outage import is_outage
 
 log = logging.getLogger("mediahooks.delivery")
 
@@ -95,34 +97,44 @@ class Dispatcher:
         self.lease_ms = LEASE_MS
         self._wake = asyncio.Event()
         self._results: asyncio.Queue[store.Result] = asyncio.Queue()
+        self._writing: list[store.Result] = []  # taken from the queue, not yet written
         self._inflight = 0  # claimed and not yet written down
         self._sending: Counter[int] = Counter()  # waiting for an answer, per webhook
         self._tasks: set[asyncio.Task[None]] = set()
-        db.on_commit_wake(DELIVERIES, self._wake.set)
-
-    async def run(self) -> None:
-        """Deliver until cancelled; on cancel, finish and record the attempts in flight."""
         # At most `concurrency` attempts are in flight (the claim loop sees to it), so the
         # sender needs no connection limit of its own.
-        sender = Sender(self.settings.private_networks, self.settings.attempt_timeout)
-        async with sender:
-            writer = asyncio.create_task(self._write_results())
-            helpers = [writer, asyncio.create_task(self._renew_leases())]
-            if self.db.is_postgres:
-                helpers.append(asyncio.create_task(self._keep_statistics()))
-            try:
-                await self._claim_loop(sender)
-            finally:
-                if self._tasks:
-                    await asyncio.wait(self._tasks, timeout=self.settings.attempt_timeout + 1)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._results.join(), timeout=10)
-                for task in helpers:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+        self._sender = Sender(settings.private_networks, settings.attempt_timeout)
+        db.on_commit_wake(DELIVERIES, self._wake.set)
 
-    async def _claim_loop(self, sender: Sender) -> None:
+    def loops(self) -> dict[str, LoopFactory]:
+        """The dispatcher's loops, each to run under the supervisor (`mediahooks.loops`).
+
+        Claims may stop and start again (an outage) while their attempts go on: the sender and
+        the queue of answers belong to the dispatcher, not to one run of a loop. Stopped in this
+        order, attempts in flight finish and their answers are recorded before the process ends.
+        """
+        loops: dict[str, LoopFactory] = {
+            "claims": self._claims,
+            "verdicts": self._verdicts,
+            "leases": self._renew_leases,
+        }
+        if self.db.is_postgres:
+            loops["statistics"] = self._keep_statistics
+        return loops
+
+    def close(self) -> None:
+        """After its loops stopped: close the kept-alive connections."""
+        self._sender.close()
+
+    async def _claims(self, beat: Beat) -> None:
+        try:
+            await self._claim_loop(beat)
+        except asyncio.CancelledError:
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=self.settings.attempt_timeout + 1)
+            raise
+
+    async def _claim_loop(self, beat: Beat) -> None:
         poll = self.settings.poll_interval
         concurrency = self.settings.concurrency
         while True:
@@ -150,10 +162,11 @@ class Dispatcher:
                     # Asked on the same connection: no second checkout. (Having claimed some,
                     # the loop is woken when they are answered.)
                     due = await store.next_due(conn, now)
+            beat()
             for c in claimed:
                 self._inflight += 1
                 self._sending[c.webhook_id] += 1
-                task = asyncio.create_task(self._attempt(sender, c))
+                task = asyncio.create_task(self._attempt(c))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if len(claimed) == want:
@@ -166,37 +179,33 @@ class Dispatcher:
             # Let answers arriving together be claimed for together.
             await asyncio.sleep(COALESCE_SECONDS)
 
-    async def _renew_leases(self) -> None:
+    async def _renew_leases(self, beat: Beat) -> None:
         while True:
             await asyncio.sleep(self.lease_ms / 4000)
             if self._inflight:
-                try:
-                    async with self.db.statements() as conn:
-                        await store.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
-                except Exception:
-                    log.exception("renewing leases failed; trying again")
+                async with self.db.statements() as conn:
+                    await store.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
+            beat()
 
-    async def _keep_statistics(self) -> None:
+    async def _keep_statistics(self, beat: Beat) -> None:
         while True:
             await asyncio.sleep(STATISTICS_SECONDS)
-            try:
-                async with self.db.statements() as conn:
-                    await store.keep_statistics(conn)
-            except Exception:
-                log.exception("checking the deliveries' statistics failed; trying again")
+            async with self.db.statements() as conn:
+                await store.keep_statistics(conn)
+            beat()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
-    async def _attempt(self, sender: Sender, claimed: store.Claimed) -> None:
+    async def _attempt(self, claimed: store.Claimed) -> None:
         started_at = now_ms()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"mediahooks/{__version__}",
             **signing.sign(claimed.secrets, claimed.msg_id, int(time.time()), claimed.body),
         }
-        response = await sender.post(claimed.url, claimed.body, headers)
+        response = await self._sender.post(claimed.url, claimed.body, headers)
         self._sending[claimed.webhook_id] -= 1
         self._wake.set()
         result = decide(claimed, response, self.policy, now_ms(), started_at, headers, self.owner)
@@ -229,22 +238,37 @@ class Dispatcher:
             metrics.EVENT_TO_DELIVERY_SECONDS.observe((now_ms() - claimed.created_at) / 1000)
         self._results.put_nowait(result)
 
-    async def _write_results(self) -> None:
-        while True:
-            batch = [await self._results.get()]
-            while not self._results.empty() and len(batch) < 1000:
-                batch.append(self._results.get_nowait())
-            await self._write(batch)
-            self._inflight -= len(batch)
-            for _ in batch:
-                self._results.task_done()
-            self._wake.set()
+    async def _verdicts(self, beat: Beat) -> None:
+        try:
+            while True:
+                # A batch that met an outage is written first when the loop starts again.
+                if not self._writing:
+                    self._writing = [await self._results.get()]
+                    while not self._results.empty() and len(self._writing) < 1000:
+                        self._writing.append(self._results.get_nowait())
+                await self._write(self._writing)
+                beat()
+                written, self._writing = len(self._writing), []
+                self._inflight -= written
+                for _ in range(written):
+                    self._results.task_done()
+                self._wake.set()
+        except asyncio.CancelledError:
+            # Stopping: the answers already in are recorded before the process ends (a batch
+            # cut short here is sent again once its leases run out, never lost).
+            while not self._results.empty():
+                self._writing.append(self._results.get_nowait())
+            if self._writing:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(self._write(self._writing), timeout=10)
+            raise
 
     async def _write(self, batch: list[store.Result]) -> None:
-        """Write a batch; when it fails, find the result that cannot be stored.
+        """Write a batch; when the database refuses it, find the result that cannot be stored.
 
-        The leases keep these deliveries ours meanwhile. One result the database refuses is
-        stored without what the endpoint answered rather than holding up the others.
+        The leases keep these deliveries ours meanwhile. An outage is left to the supervisor
+        (the batch waits whole); one result the database refuses is stored without what the
+        endpoint answered rather than holding up the others.
         """
         for tries in itertools.count():
             try:
@@ -258,7 +282,9 @@ class Dispatcher:
                         int(self.policy.disable_after * 1000),
                     )
                 return
-            except Exception:
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
                 log.exception("recording %d attempts failed; retrying", len(batch))
             if len(batch) > 1:
                 for result in batch:

@@ -58,6 +58,9 @@ class Sender:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._pool.close()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Response:

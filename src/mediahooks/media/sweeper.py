@@ -14,6 +14,7 @@ from sqlalchemy import select
 from mediahooks import metrics
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
+from mediahooks.loops import Beat
 from mediahooks.media import removal
 from mediahooks.media.ingest import end_broadcast
 from mediahooks.media.timeline import MAX_TIMELINE_MS
@@ -93,10 +94,8 @@ async def forget_old_history(db: Database, cutoff: int) -> None:
             metrics.HISTORY_FORGOTTEN.labels(kind).inc(forgotten)
 
 
-async def run(db: Database, settings: Settings) -> None:
+async def run(db: Database, settings: Settings, beat: Beat) -> None:
     while True:
-        try:
-            await sweep(db, settings)
-        except Exception:
-            log.exception("sweep failed; trying again")
+        await sweep(db, settings)
+        beat()
         await asyncio.sleep(settings.sweep_interval)

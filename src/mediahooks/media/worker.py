@@ -22,9 +22,11 @@ from concurrent.futures import ProcessPoolExecutor
 from mediahooks.assets import InvalidTransition, Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
+from mediahooks.loops import Beat
 from mediahooks.media import cutter
 from mediahooks.store import assets, timelines
 from mediahooks.store.db import MEDIA, Database
+from mediahooks.store.outage import is_outage
 from mediahooks.store.schema import DbRow
 
 log = logging.getLogger("mediahooks.media")
@@ -50,19 +52,23 @@ class MediaWorker:
         self._wake = asyncio.Event()
         db.on_commit_wake(MEDIA, self._wake.set)
 
-    async def run(self) -> None:
+    async def run(self, beat: Beat) -> None:
+        """Cut until cancelled; an error in one cutting loop stops them all (the supervisor
+        decides what follows: wait out an outage, or stop the process)."""
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             self.settings.media_processes, mp_context=context, initializer=die_with_parent
         ) as pool:
-            loops = [self._loop(pool) for _ in range(self.settings.media_processes)]
-            await asyncio.gather(*loops)
+            async with asyncio.TaskGroup() as loops:
+                for _ in range(self.settings.media_processes):
+                    loops.create_task(self._loop(pool, beat))
 
-    async def _loop(self, pool: ProcessPoolExecutor) -> None:
+    async def _loop(self, pool: ProcessPoolExecutor, beat: Beat) -> None:
         while True:
             self._wake.clear()
             async with self.db.transaction() as conn:
                 asset = await assets.claim(conn, self.owner, now_ms(), LEASE_MS)
+            beat()
             if asset is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
@@ -78,8 +84,14 @@ class MediaWorker:
     async def _keep_lease(self, asset_id: str) -> None:
         while True:
             await asyncio.sleep(LEASE_MS / 3000)
-            async with self.db.transaction() as conn:
-                await assets.renew(conn, asset_id, self.owner, now_ms() + LEASE_MS)
+            try:
+                async with self.db.transaction() as conn:
+                    await assets.renew(conn, asset_id, self.owner, now_ms() + LEASE_MS)
+            except Exception as exc:
+                # The cut goes on; should the lease run out meanwhile, another claim cuts the
+                # asset again and the first to finish wins (`InvalidTransition` for the other).
+                if not is_outage(exc):
+                    raise
 
     async def _process(self, asset: DbRow, pool: ProcessPoolExecutor) -> None:
         async with self.db.engine.connect() as conn:

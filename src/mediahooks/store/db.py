@@ -10,6 +10,7 @@ On SQLite, transactions that overlap in time share one commit (see `_Group`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -79,19 +80,27 @@ class Database:
         for waker in self._wakers[topic]:
             waker()
 
-    async def listen(self) -> None:
-        """Hear other processes' commits (PostgreSQL LISTEN); polling covers a lost connection."""
-        if not self.is_postgres:
-            return
-        import asyncpg  # type: ignore[import-untyped]
+    async def listen(self, beat: Callable[[], None]) -> None:
+        """PostgreSQL: hear other processes' commits (LISTEN) for as long as the process runs.
 
-        try:
-            async with self._peer_lock:
-                peer = await self._connect_peer()
-                for topic in TOPICS:
-                    await peer.add_listener(_channel(topic), self._heard(topic))
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("LISTEN failed (%s); relying on polling", exc)
+        A lost connection (the server restarted) raises, as an outage, so that the supervisor
+        connects again; polling finds the work meanwhile, and after reconnecting every local
+        worker is woken once for what was committed while nobody listened.
+        """
+        lost = asyncio.Event()
+        async with self._peer_lock:
+            peer = await self._connect_peer()
+            peer.add_termination_listener(lambda _peer: lost.set())
+            for topic in TOPICS:
+                await peer.add_listener(_channel(topic), self._heard(topic))
+        for topic in TOPICS:
+            self._wake(topic)
+        beat()
+        while not peer.is_closed():
+            # The termination listener is the quick way to learn of it; the check, the sure one.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), timeout=5)
+        raise ConnectionResetError("the connection that LISTENs to PostgreSQL was closed")
 
     def _heard(self, topic: str) -> Callable[..., None]:
         def on_notification(peer: Any, sender: int, *_: Any) -> None:
@@ -104,7 +113,7 @@ class Database:
     async def _connect_peer(self) -> Any:
         """The peer connection, (re)opened if need be; call with `_peer_lock` held (asyncpg
         runs one operation at a time on a connection)."""
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         if self._peer is None or self._peer.is_closed():
             self._peer = await asyncpg.connect(self.postgres_dsn)
