@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -110,6 +111,14 @@ async def resumed_after(url: str, receiver: HookReceiver, since: float) -> float
     return time.monotonic() - since
 
 
+async def readiness(url: str) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession(timeout=TIMEOUT) as session,
+        session.get(f"{url}/readyz") as resp,
+    ):
+        return resp.status, await resp.json()
+
+
 async def clip_statuses(url: str, ids: list[str], timeout: float = 90) -> Counter[str]:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession(headers=AUTH) as session:
@@ -143,6 +152,8 @@ async def survive(
         await asyncio.gather(*work)
     missing = await wait_delivered(receiver, expected_keys(load.committed, hooks), timeout=90)
     statuses = await clip_statuses(url, load.clips)
+    ready, problems = await readiness(url)
+    assert ready == 200, problems
     with capsys.disabled():
         print(
             f"\n  outage[{label}]: {len(load.committed)} events acknowledged, "
@@ -194,7 +205,9 @@ async def test_delivery_and_cutting_survive_postgresql_restarts(
             for mode in ("fast", "immediate"):
                 await asyncio.sleep(2)
                 await cluster.stop(mode)
-                await asyncio.sleep(3)
+                await asyncio.sleep(1)
+                assert (await readiness(api.url))[0] == 503
+                await asyncio.sleep(2)
                 await cluster.start()
                 back_at.append(time.monotonic())
             return back_at

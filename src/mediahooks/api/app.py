@@ -39,7 +39,7 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
     )
     app.state.service = service
     app.state.ingest = Ingest(service.db, service.settings)
-    for router in (
+    routers = (
         health.router,
         webhooks.router,
         deliveries.router,
@@ -47,8 +47,10 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         assets.router,
         assets.downloads,
         ingest.router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
+    app.state.routes = [route for router in routers for route in router.routes]
     app.add_exception_handler(envelope.ApiError, envelope.on_api_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, envelope.on_http_error)

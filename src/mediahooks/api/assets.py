@@ -223,7 +223,7 @@ async def download(
     ext: Literal["mp4", "jpg"],
     service: ServiceDep,
     expires: Annotated[int, Query(ge=0, le=MAX_ID)],
-    sig: Annotated[str, Query(min_length=64, max_length=64)],
+    sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$", description="64 lowercase hex.")],
 ) -> FileResponse:
     async with service.db.transaction() as conn:
         key = await keys.get_or_create(conn, DOWNLOAD_KEY)

@@ -65,7 +65,7 @@ def attempt_json(row: DbRow) -> dict[str, Any]:
     }
 
 
-@router.get("/{id}/deliveries", summary="List a webhook's deliveries, newest first")
+@router.get("/{id:int}/deliveries", summary="List a webhook's deliveries, newest first")
 async def list_deliveries(
     id: WebhookId,
     account: Account,
@@ -81,7 +81,7 @@ async def list_deliveries(
     return ok([delivery_json(r) for r in rows])
 
 
-@router.get("/{id}/deliveries/{deliveryId}", summary="A delivery with every attempt")
+@router.get("/{id:int}/deliveries/{deliveryId:int}", summary="A delivery with every attempt")
 async def read_delivery(
     id: WebhookId, deliveryId: DeliveryId, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -122,7 +122,7 @@ async def recover(service: Service, webhook_id: int, since_ms: int) -> int:
         return await store.recover(conn, webhook_id, since_ms, now_ms())
 
 
-@router.post("/{id}/deliveries/{deliveryId}/retry", summary="Send a delivery again")
+@router.post("/{id:int}/deliveries/{deliveryId:int}/retry", summary="Send a delivery again")
 async def retry_delivery(
     id: WebhookId, deliveryId: DeliveryId, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -130,7 +130,7 @@ async def retry_delivery(
     return ok(delivery_json(await retry(service, id, deliveryId)))
 
 
-@router.post("/{id}/recover", summary="Send again every failed delivery since a time")
+@router.post("/{id:int}/recover", summary="Send again every failed delivery since a time")
 async def recover_failed(
     id: WebhookId, body: Recover, account: Account, service: ServiceDep
 ) -> JSONResponse:

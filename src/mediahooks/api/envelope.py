@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediahooks.store.outage import is_outage
@@ -79,7 +80,7 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
     return fail(400, f"Invalid request: {summary}", errors)
 
 
-async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # FastAPI's own, when it cannot decode the body at all (not UTF-8, nested too deeply).
@@ -90,9 +91,23 @@ async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
         )
     messages = {404: "No such resource.", 405: "This method is not allowed on this path."}
     response = fail(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
-    # Starlette names the allowed methods of a 405 in `Allow`, as RFC 9110 requires.
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        # RFC 9110: `Allow` lists every method of the resource. Starlette names only those of
+        # the first route of the path, and FastAPI makes one route per method.
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
     return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every API route whose path matches the request's (`app.state.routes`:
+    FastAPI keeps included routers nested, out of reach of a plain walk)."""
+    methods: set[str] = set()
+    for route in request.app.state.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    return sorted(methods)
 
 
 # How soon a client should try again while the database is away: the loops reconnect within

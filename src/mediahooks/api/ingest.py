@@ -24,7 +24,7 @@ async def _receive(request: Request, token: str, stream: str, filename: str) -> 
 
 
 @router.put("/t/{token}/{stream}/{filename}")
-@router.post("/t/{token}/{stream}/{filename}", include_in_schema=False)
+@router.post("/t/{token}/{stream}/{filename}")
 async def upload_with_path_token(
     request: Request, token: str, stream: str, filename: str
 ) -> Response:
@@ -33,7 +33,7 @@ async def upload_with_path_token(
 
 
 @router.put("/{stream}/{filename}")
-@router.post("/{stream}/{filename}", include_in_schema=False)
+@router.post("/{stream}/{filename}")
 async def upload(request: Request, stream: str, filename: str) -> Response:
     """Upload a playlist or segment with `Authorization: Bearer <publish token>`."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

@@ -120,14 +120,14 @@ async def list_tokens(
     return ok([token_json(r, _base(request)) for r in rows])
 
 
-@router.get("/{id}", summary="Read a publish token")
+@router.get("/{id:int}", summary="Read a publish token")
 async def read_token(
     id: TokenId, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
     return ok(token_json(await _found(service, account, id), _base(request)))
 
 
-@router.put("/{id}", summary="Update a publish token")
+@router.put("/{id:int}", summary="Update a publish token")
 async def update_token(
     id: TokenId, body: TokenFields, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -140,7 +140,7 @@ async def update_token(
     return ok(token_json(found(row, f"Publish token {id}"), _base(request)))
 
 
-@router.delete("/{id}", summary="Delete a publish token")
+@router.delete("/{id:int}", summary="Delete a publish token")
 async def delete_token(id: TokenId, account: Account, service: ServiceDep) -> JSONResponse:
     async with service.db.transaction() as conn:
         deleted = await store.delete(conn, account, id)

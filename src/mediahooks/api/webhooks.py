@@ -187,19 +187,19 @@ async def test_webhooks(
     )
 
 
-@router.get("/{id}", summary="Read a webhook")
+@router.get("/{id:int}", summary="Read a webhook")
 async def read_webhook(id: WebhookId, account: Account, service: ServiceDep) -> JSONResponse:
     return ok(webhook_json(await found_webhook(service, account, id)))
 
 
-@router.put("/{id}", summary="Update a webhook, rotate its secret or re-enable it")
+@router.put("/{id:int}", summary="Update a webhook, rotate its secret or re-enable it")
 async def update_webhook(
     id: WebhookId, body: WebhookUpdate, account: Account, service: ServiceDep
 ) -> JSONResponse:
     return ok(webhook_json(await update(service, account, id, body)))
 
 
-@router.delete("/{id}", summary="Delete a webhook")
+@router.delete("/{id:int}", summary="Delete a webhook")
 async def delete_webhook(id: WebhookId, account: Account, service: ServiceDep) -> JSONResponse:
     await delete(service, account, id)
     return ok(True)

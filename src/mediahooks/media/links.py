@@ -13,7 +13,9 @@ def signature(key: bytes, asset_id: str, expires_ms: int) -> str:
 
 def refusal(key: bytes, asset_id: str, expires_ms: int, sig: str, now_ms: int) -> str | None:
     """Why a link may not be used, or None."""
-    if not hmac.compare_digest(signature(key, asset_id, expires_ms), sig):
+    # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
+    expected = signature(key, asset_id, expires_ms).encode()
+    if not hmac.compare_digest(expected, sig.encode(errors="replace")):
         return "This download link is not valid."
     if expires_ms <= now_ms:
         return "This download link has expired: read the asset again for a new one."
