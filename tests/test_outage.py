@@ -89,10 +89,7 @@ class Load:
 
 async def publish_timeline(url: str, stream: str) -> int:
     """A 12 s stream that ended a second ago; returns its wall-clock start."""
-    async with aiohttp.ClientSession(headers=AUTH) as session:
-        body = {"label": "cam", "streams": [{"streamName": stream}], "clip": True}
-        async with session.post(f"{url}/api/publish_token", json=body) as resp:
-            token = (await resp.json())["data"]["token"]
+    token = await publish_token(url, stream)
     start = now_ms() - 13_000
     segments = synthetic.iter_segments(12, "ts", width=320, height=180, fps=30)
     await publisher.publish(
@@ -109,6 +106,25 @@ async def resumed_after(url: str, receiver: HookReceiver, since: float) -> float
     missing = await wait_delivered(receiver, {(PATHS[0], msg_id)}, timeout=60)
     assert not missing, "delivery did not resume"
     return time.monotonic() - since
+
+
+async def publish_token(url: str, stream: str) -> str:
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        body = {"label": "cam", "streams": [{"streamName": stream}], "clip": True}
+        async with session.post(f"{url}/api/publish_token", json=body) as resp:
+            token: str = (await resp.json())["data"]["token"]
+            return token
+
+
+async def ingest_status(url: str, token: str) -> int:
+    """What the ingest answers a publisher's playlist upload."""
+    playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg0.ts\n"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(timeout=TIMEOUT) as session,
+        session.put(f"{url}/ingest/other/index.m3u8", data=playlist, headers=headers) as resp,
+    ):
+        return resp.status
 
 
 async def readiness(url: str) -> tuple[int, dict[str, Any]]:
@@ -200,6 +216,8 @@ async def test_delivery_and_cutting_survive_postgresql_restarts(
             await process.start()
         receiver = await stack.enter_async_context(HookReceiver())
 
+        token = await publish_token(api.url, "other")
+
         async def restart_twice() -> list[float]:
             back_at = []
             for mode in ("fast", "immediate"):
@@ -207,6 +225,7 @@ async def test_delivery_and_cutting_survive_postgresql_restarts(
                 await cluster.stop(mode)
                 await asyncio.sleep(1)
                 assert (await readiness(api.url))[0] == 503
+                assert await ingest_status(api.url, token) == 503  # publishers retry
                 await asyncio.sleep(2)
                 await cluster.start()
                 back_at.append(time.monotonic())
