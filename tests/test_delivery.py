@@ -29,6 +29,7 @@ from mediahooks.store import webhooks as webhooks_store
 from mediahooks.store.db import DELIVERIES, Database
 from mediahooks.store.schema import attempts, deliveries, events
 from mediahooks.store.schema import webhooks as webhooks_table
+from test_webhooks_api import EMBEDDING_URLS
 
 
 async def new_asset(api: Api, stream: str = "cam") -> str:
@@ -321,6 +322,21 @@ async def test_private_targets_are_blocked_again_at_send_time(
     assert {a["errorKind"] for a in detail["attemptLog"]} == {"blocked"}
     assert "MEDIAHOOKS_ALLOW_PRIVATE_TARGETS" in detail["attemptLog"][0]["error"]
     assert receiver.at("/private") == []
+
+
+async def test_ipv6_forms_embedding_private_ipv4_are_blocked_at_send_time(
+    api_factory: ApiFactory,
+) -> None:
+    # Saved while every address was allowed; the dispatcher's guard judges them again.
+    lenient = await api_factory(dispatch=False)
+    hooks = {(await lenient.webhook(url))["id"]: reason for url, reason in EMBEDDING_URLS}
+    strict = await api_factory(allow_private_targets="", retry_schedule="0.1")
+    await strict.ok("POST", "/api/webhooks/test/Media")
+    for webhook_id, reason in hooks.items():
+        await settled(strict, webhook_id, "failed")
+        detail = await only_delivery(strict, webhook_id)
+        assert {a["errorKind"] for a in detail["attemptLog"]} == {"blocked"}, detail
+        assert reason in detail["attemptLog"][0]["error"], detail
 
 
 async def test_secret_rotation_signs_with_both_keys_during_grace(
