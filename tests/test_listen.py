@@ -450,6 +450,29 @@ async def test_platform_mode_takes_the_platform_signature_alone(
     )
 
 
+async def test_deeply_nested_json_with_a_good_signature_is_400_not_500(
+    listeners: Listeners, tmp_path: Path
+) -> None:
+    secret = signing.new_secret()
+    listener = await listeners.start("--secret", secret, "--download-dir", str(tmp_path))
+    nested = b'{"type": "media", "event": "completed", "data": ' + b"[" * 200_000
+    nested += b"]" * 200_000 + b"}"
+    headers = signing.sign([secret], "msg_deep", int(time.time()), nested)
+    status, text = await send(listener.url + "/hooks", nested, headers)
+    assert status == 400 and "nested too deeply" in text, (status, text)
+    # And it goes on serving.
+    body = encoded(
+        {
+            "type": "feeds",
+            "event": "started",
+            "timestamp": int(time.time() * 1000),
+            "data": {"feedId": "feed-1", "name": "cam", "streamId": "dkxfvY/cam", "active": True},
+        }
+    )
+    headers = signing.sign([secret], "msg_after", int(time.time()), body)
+    assert (await send(listener.url + "/hooks", body, headers))[0] == 202
+
+
 async def test_bad_settings_are_refused_before_starting(tmp_path: Path) -> None:
     cases = [
         (["--secret", "not base64!"], "base64"),
