@@ -56,8 +56,34 @@ class Ingest:
         self.limit = settings.max_segment_bytes
         self.max_skew_ms = round(settings.max_clock_skew * 1000)
 
+    async def authorize(self, token: str, stream: str, remote: str | None = None) -> DbRow:
+        """The publish token's row, if it may publish ``stream``; else IngestError (401, 403).
+
+        ``remote`` is the publisher's address, for the log: a wrong token is most often a
+        publisher misconfigured somewhere, and the operator needs to find which one.
+        """
+        async with self.db.engine.connect() as conn:
+            publisher = await tokens.by_token(conn, token)
+        if publisher is None:
+            # Enough of what was sent to tell two wrong tokens apart, not enough to use one.
+            log.warning(
+                "refused a publisher at %s for stream %r: unknown publish token %r...",
+                remote or "an unknown address",
+                stream,
+                token[:6],
+            )
+            raise IngestError(401, "unknown publish token")
+        if not tokens.allows(publisher, stream):
+            raise IngestError(403, f"this token may not publish the stream {stream!r}")
+        return publisher
+
     async def receive(
-        self, token: str, stream: str, filename: str, body: AsyncIterator[bytes]
+        self,
+        token: str,
+        stream: str,
+        filename: str,
+        body: AsyncIterator[bytes],
+        remote: str | None = None,
     ) -> None:
         if not STREAM_NAME.fullmatch(stream):
             raise IngestError(400, "stream names are 1-128 letters, digits, '.', '_' or '-'")
@@ -68,12 +94,7 @@ class Ingest:
             raise IngestError(
                 400, "send an HLS playlist (.m3u8), MPEG-TS (.ts) or fMP4 (.mp4, .m4s) files"
             )
-        async with self.db.engine.connect() as conn:
-            publisher = await tokens.by_token(conn, token)
-        if publisher is None:
-            raise IngestError(401, "unknown publish token")
-        if not tokens.allows(publisher, stream):
-            raise IngestError(403, f"this token may not publish the stream {stream!r}")
+        publisher = await self.authorize(token, stream, remote)
         staged = await self._stage(body)
         try:
             if suffix == ".m3u8":
