@@ -498,6 +498,52 @@ async def test_bad_settings_are_refused_before_starting(tmp_path: Path) -> None:
         assert message in out.decode() and "Traceback" not in out.decode()
 
 
+async def test_an_exec_command_that_cannot_run_is_refused_at_start(tmp_path: Path) -> None:
+    plain = tmp_path / "on-hook.sh"
+    plain.write_text("#!/bin/sh\necho hook\n")  # not made executable
+    cases = [
+        ("./no-such-hook.sh", "./no-such-hook.sh does not exist"),
+        (f"{plain} --verbose", f"{plain} is not an executable file (chmod +x"),
+        (str(tmp_path), "is not an executable file"),
+        (
+            "no-such-program-3f9a --flag | cat",
+            "'no-such-program-3f9a' is not a command found on PATH",
+        ),
+        ("LANG=C no-such-program-3f9a", "'no-such-program-3f9a' is not a command found on PATH"),
+        ("echo 'unbalanced", "is not a valid shell command line"),
+        ("   ", "--exec needs a command"),
+    ]
+    for command, message in cases:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mediahooks.receiver", "--secret", signing.new_secret(),
+            "--download-dir", str(tmp_path), "--exec", command,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "COLUMNS": "300"},
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        assert proc.returncode == 2, (command, out)
+        assert message in out.decode() and "Traceback" not in out.decode(), (command, out)
+
+
+def test_what_exec_accepts_at_start(tmp_path: Path) -> None:
+    from mediahooks.receiver.command import problem
+
+    script = tmp_path / "on-hook.sh"
+    script.write_text("#!/bin/sh\ncat\n")
+    script.chmod(0o755)
+    for command in [
+        "echo",
+        "cat > /dev/null",
+        f"{script} --verbose",
+        f"{shlex.quote(sys.executable)} -c 'import sys'",
+        "LANG=C sort",
+        "if true; then cat; fi",
+        "exec cat",
+        "$HOME/bin/anything",  # the shell expands it: not ours to judge
+    ]:
+        assert problem(command) is None, command
+
+
 async def test_one_state_folder_one_listener_and_a_taken_port(
     listeners: Listeners, tmp_path: Path
 ) -> None:
