@@ -104,6 +104,8 @@ async def main() -> None:
             allow_private_targets="true",
             retry_schedule="1,2",
             retry_jitter=0,
+            # The stream starts with 90 s of history pushed at once: believe its dates.
+            max_clock_skew=3600,
         )
         service = Service(settings)
         await service.open()

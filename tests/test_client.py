@@ -16,6 +16,7 @@ from aiohttp import web
 from mediahooks.config import allowed_networks
 from mediahooks.delivery.client import target
 from mediahooks.delivery.sender import BODY_CAP, Sender
+from test_webhooks_api import EMBEDDING_URLS, PUBLIC_EMBEDDING_URLS
 
 LOOPBACK = allowed_networks("127.0.0.0/8")
 Answerer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -198,6 +199,24 @@ async def test_refused_and_blocked_targets() -> None:
     async with Sender([], 2.0) as strict:
         blocked = await strict.post(url, b"{}", {})
     assert blocked.error_kind == "blocked" and "loopback" in (blocked.error_message or "")
+
+
+@pytest.mark.parametrize(("url", "reason"), EMBEDDING_URLS)
+async def test_ipv6_forms_embedding_private_ipv4_are_blocked_at_connect(
+    url: str, reason: str
+) -> None:
+    async with Sender([], 2.0) as strict:
+        blocked = await strict.post(url, b"{}", {})
+    assert blocked.error_kind == "blocked", blocked
+    assert reason in (blocked.error_message or "")
+
+
+@pytest.mark.parametrize("url", PUBLIC_EMBEDDING_URLS)
+async def test_a_public_ipv4_behind_nat64_or_6to4_is_judged_by_it(url: str) -> None:
+    # No route to these here: the attempt goes as far as connecting, which is the point.
+    async with Sender([], 1.0) as strict:
+        tried = await strict.post(url, b"{}", {})
+    assert tried.error_kind in ("connect", "timeout"), tried
 
 
 @pytest.fixture(scope="module")

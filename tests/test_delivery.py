@@ -29,6 +29,7 @@ from mediahooks.store import webhooks as webhooks_store
 from mediahooks.store.db import DELIVERIES, Database
 from mediahooks.store.schema import attempts, deliveries, events
 from mediahooks.store.schema import webhooks as webhooks_table
+from test_webhooks_api import EMBEDDING_URLS
 
 
 async def new_asset(api: Api, stream: str = "cam") -> str:
@@ -236,7 +237,36 @@ async def test_redirects_are_not_followed(api: Api, receiver: Receiver) -> None:
     assert receiver.at("/target") == []
     detail = await only_delivery(api, hook["id"])
     assert {a["errorKind"] for a in detail["attemptLog"]} == {"redirect"}
-    assert target in detail["attemptLog"][0]["error"]
+    # The whole sentence: where it pointed and what to do about it.
+    assert detail["attemptLog"][0]["error"] == (
+        f"answered 302 (Location: {target}); redirects are not followed: point the webhook at "
+        "the final URL"
+    )
+
+
+async def test_a_redirect_without_location_or_with_a_huge_one_is_reported_whole(
+    api: Api, receiver: Receiver
+) -> None:
+    huge = "https://example.com/" + "x" * 10_000
+
+    async def moved(_request: web.Request) -> web.Response:
+        return web.Response(status=308, headers={"Location": huge})
+
+    async def nowhere(_request: web.Request) -> web.Response:
+        return web.Response(status=301)
+
+    long_hook = await api.webhook(receiver.on("/huge", moved))
+    bare_hook = await api.webhook(receiver.on("/bare", nowhere))
+    await api.ok("POST", "/api/webhooks/test/Media")
+    for hook in (long_hook, bare_hook):
+        await settled(api, hook["id"], "failed")
+    long_error = (await only_delivery(api, long_hook["id"]))["attemptLog"][0]["error"]
+    assert long_error.startswith(f"answered 308 (Location: {huge[:2048]}…); ")
+    assert long_error.endswith("point the webhook at the final URL")
+    bare_error = (await only_delivery(api, bare_hook["id"]))["attemptLog"][0]["error"]
+    assert bare_error == (
+        "answered 301 (no Location); redirects are not followed: point the webhook at the final URL"
+    )
 
 
 async def test_a_slow_endpoint_does_not_delay_a_healthy_one(
@@ -321,6 +351,21 @@ async def test_private_targets_are_blocked_again_at_send_time(
     assert {a["errorKind"] for a in detail["attemptLog"]} == {"blocked"}
     assert "MEDIAHOOKS_ALLOW_PRIVATE_TARGETS" in detail["attemptLog"][0]["error"]
     assert receiver.at("/private") == []
+
+
+async def test_ipv6_forms_embedding_private_ipv4_are_blocked_at_send_time(
+    api_factory: ApiFactory,
+) -> None:
+    # Saved while every address was allowed; the dispatcher's guard judges them again.
+    lenient = await api_factory(dispatch=False)
+    hooks = {(await lenient.webhook(url))["id"]: reason for url, reason in EMBEDDING_URLS}
+    strict = await api_factory(allow_private_targets="", retry_schedule="0.1")
+    await strict.ok("POST", "/api/webhooks/test/Media")
+    for webhook_id, reason in hooks.items():
+        await settled(strict, webhook_id, "failed")
+        detail = await only_delivery(strict, webhook_id)
+        assert {a["errorKind"] for a in detail["attemptLog"]} == {"blocked"}, detail
+        assert reason in detail["attemptLog"][0]["error"], detail
 
 
 async def test_secret_rotation_signs_with_both_keys_during_grace(

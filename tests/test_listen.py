@@ -450,6 +450,29 @@ async def test_platform_mode_takes_the_platform_signature_alone(
     )
 
 
+async def test_deeply_nested_json_with_a_good_signature_is_400_not_500(
+    listeners: Listeners, tmp_path: Path
+) -> None:
+    secret = signing.new_secret()
+    listener = await listeners.start("--secret", secret, "--download-dir", str(tmp_path))
+    nested = b'{"type": "media", "event": "completed", "data": ' + b"[" * 200_000
+    nested += b"]" * 200_000 + b"}"
+    headers = signing.sign([secret], "msg_deep", int(time.time()), nested)
+    status, text = await send(listener.url + "/hooks", nested, headers)
+    assert status == 400 and "nested too deeply" in text, (status, text)
+    # And it goes on serving.
+    body = encoded(
+        {
+            "type": "feeds",
+            "event": "started",
+            "timestamp": int(time.time() * 1000),
+            "data": {"feedId": "feed-1", "name": "cam", "streamId": "dkxfvY/cam", "active": True},
+        }
+    )
+    headers = signing.sign([secret], "msg_after", int(time.time()), body)
+    assert (await send(listener.url + "/hooks", body, headers))[0] == 202
+
+
 async def test_bad_settings_are_refused_before_starting(tmp_path: Path) -> None:
     cases = [
         (["--secret", "not base64!"], "base64"),
@@ -473,6 +496,52 @@ async def test_bad_settings_are_refused_before_starting(tmp_path: Path) -> None:
         out, _ = await proc.communicate()
         assert proc.returncode == 2, out
         assert message in out.decode() and "Traceback" not in out.decode()
+
+
+async def test_an_exec_command_that_cannot_run_is_refused_at_start(tmp_path: Path) -> None:
+    plain = tmp_path / "on-hook.sh"
+    plain.write_text("#!/bin/sh\necho hook\n")  # not made executable
+    cases = [
+        ("./no-such-hook.sh", "./no-such-hook.sh does not exist"),
+        (f"{plain} --verbose", f"{plain} is not an executable file (chmod +x"),
+        (str(tmp_path), "is not an executable file"),
+        (
+            "no-such-program-3f9a --flag | cat",
+            "'no-such-program-3f9a' is not a command found on PATH",
+        ),
+        ("LANG=C no-such-program-3f9a", "'no-such-program-3f9a' is not a command found on PATH"),
+        ("echo 'unbalanced", "is not a valid shell command line"),
+        ("   ", "--exec needs a command"),
+    ]
+    for command, message in cases:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mediahooks.receiver", "--secret", signing.new_secret(),
+            "--download-dir", str(tmp_path), "--exec", command,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "COLUMNS": "300"},
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        assert proc.returncode == 2, (command, out)
+        assert message in out.decode() and "Traceback" not in out.decode(), (command, out)
+
+
+def test_what_exec_accepts_at_start(tmp_path: Path) -> None:
+    from mediahooks.receiver.command import problem
+
+    script = tmp_path / "on-hook.sh"
+    script.write_text("#!/bin/sh\ncat\n")
+    script.chmod(0o755)
+    for command in [
+        "echo",
+        "cat > /dev/null",
+        f"{script} --verbose",
+        f"{shlex.quote(sys.executable)} -c 'import sys'",
+        "LANG=C sort",
+        "if true; then cat; fi",
+        "exec cat",
+        "$HOME/bin/anything",  # the shell expands it: not ours to judge
+    ]:
+        assert problem(command) is None, command
 
 
 async def test_one_state_folder_one_listener_and_a_taken_port(

@@ -181,8 +181,9 @@ async def test_impossible_ranges_are_refused(
 async def test_a_range_that_expires_while_its_clip_waits_errors(
     api_factory: ApiFactory, receiver: Receiver
 ) -> None:
-    # No workers: the clip waits in `processing` while its timeline expires.
-    waiting = await api_factory(dispatch=False)
+    # No workers: the clip waits in `processing` while its timeline expires. The stream is
+    # pushed dated a day back, so the publisher's clock must be believed that far.
+    waiting = await api_factory(dispatch=False, max_clock_skew=2 * 86_400)
     await waiting.webhook(receiver.url + "/late")
     await waiting.ok("PUT", "/api/v3/account/media/expiration", {"timelines": {"days": 1}})
     tok = await token(waiting, "cam")

@@ -106,11 +106,33 @@ def test_asset_lifecycle() -> None:
         ("::ffff:127.0.0.1", "loopback"),
         ("2002:a00:1::", "embeds 10.0.0.1"),
         ("224.0.0.1", "multicast"),
+        # NAT64, SIIT and IPv4-compatible forms are judged by the IPv4 address they carry.
+        ("64:ff9b::a00:1", "(NAT64) embeds 10.0.0.1"),
+        ("64:ff9b::808:808", None),
+        ("64:ff9b:1::808:808", "local-use NAT64"),
+        ("::ffff:0:a00:1", "(SIIT) embeds 10.0.0.1"),
+        ("::ffff:0:808:808", None),
+        ("::a00:1", "(IPv4-compatible) embeds 10.0.0.1"),
+        ("::808:808", None),
+        ("::2", "embeds 0.0.0.2"),
+        ("fec0::1", "site-local"),
+        ("2002:808:808::", None),
+        ("2002:c058:6301::", "6to4 relay anycast"),
+        ("192.88.99.1", "6to4 relay anycast"),
     ],
 )
 def test_address_judgement(address: str, reason: str | None) -> None:
     got = refusal(ipaddress.ip_address(address))
     assert (got is None) if reason is None else (reason in (got or ""))
+
+
+def test_an_allow_list_admits_refused_ranges_it_names() -> None:
+    site = ipaddress.ip_address("fec0::1")
+    assert refusal(site, allowed_networks("fec0::/10")) is None
+    assert refusal(site, allowed_networks("true")) is None
+    nat64 = ipaddress.ip_address("64:ff9b::a00:1")
+    assert refusal(nat64, allowed_networks("10.0.0.0/8")) is None  # judged by what it carries
+    assert refusal(nat64, allowed_networks("192.168.0.0/16")) is not None
 
 
 def test_allow_list() -> None:

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_segment_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     # A broadcast with no file for this long has ended.
     idle_timeout: float = Field(10.0, gt=0)
+    # A publisher's EXT-X-PROGRAM-DATE-TIME farther than this (seconds) from when the segment
+    # arrived is not believed: the arrival times the segment.
+    max_clock_skew: float = Field(60.0, gt=0)
     download_ttl: float = Field(3600.0, gt=0)
     media_processes: int = Field(1, ge=1)
     sweep_interval: float = Field(1.0, gt=0)

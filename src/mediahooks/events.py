@@ -196,6 +196,9 @@ def loads_object(body: bytes | str) -> dict[str, Any]:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedHook(f"body is not JSON: {exc}") from exc
+    except RecursionError:
+        # Nesting deeper than the interpreter's stack: no hook is, and signing it changes nothing.
+        raise MalformedHook("body is not a hook: its JSON is nested too deeply") from None
     if not isinstance(raw, dict):
         raise MalformedHook("body is not a JSON object")
     return raw

@@ -14,13 +14,39 @@ from mediahooks.media.ingest import Ingest, IngestError
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 
 
+def _remote(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 async def _receive(request: Request, token: str, stream: str, filename: str) -> Response:
     ingest: Ingest = request.app.state.ingest
     try:
-        await ingest.receive(token, stream, filename, request.stream())
+        await ingest.receive(token, stream, filename, request.stream(), _remote(request))
     except IngestError as exc:
         raise ApiError(exc.status, exc.message) from exc
     return Response(status_code=201)
+
+
+async def _forget(request: Request, token: str, stream: str) -> Response:
+    # Publishers delete segments that left their sliding playlist; our timeline keeps them. Only
+    # a publisher of the stream gets that answer: to anyone else this is a door like the others.
+    ingest: Ingest = request.app.state.ingest
+    try:
+        await ingest.authorize(token, stream, _remote(request))
+    except IngestError as exc:
+        raise ApiError(exc.status, exc.message) from exc
+    return Response(status_code=204)
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "Missing publish token: send 'Authorization: Bearer <token>' or put it in the path, "
+            "/ingest/t/<token>/<stream>/<file>.",
+        )
+    return token.strip()
 
 
 @router.put("/t/{token}/{stream}/{filename}")
@@ -36,17 +62,16 @@ async def upload_with_path_token(
 @router.post("/{stream}/{filename}")
 async def upload(request: Request, stream: str, filename: str) -> Response:
     """Upload a playlist or segment with `Authorization: Bearer <publish token>`."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401,
-            "Missing publish token: send 'Authorization: Bearer <token>' or put it in the path, "
-            "/ingest/t/<token>/<stream>/<file>.",
-        )
-    return await _receive(request, token.strip(), stream, filename)
+    return await _receive(request, _bearer(request), stream, filename)
 
 
-@router.delete("/{path:path}", include_in_schema=False)
-async def forget(path: str) -> Response:
-    # Publishers delete segments that left their sliding playlist; our timeline keeps them.
-    return Response(status_code=204)
+@router.delete("/t/{token}/{stream}/{filename}", include_in_schema=False)
+async def forget_with_path_token(
+    request: Request, token: str, stream: str, filename: str
+) -> Response:
+    return await _forget(request, token, stream)
+
+
+@router.delete("/{stream}/{filename}", include_in_schema=False)
+async def forget(request: Request, stream: str, filename: str) -> Response:
+    return await _forget(request, _bearer(request), stream)

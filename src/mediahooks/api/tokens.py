@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from mediahooks import patterns
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
@@ -29,10 +29,10 @@ class StreamRule(BaseModel):
     @model_validator(mode="after")
     def _regex_compiles(self) -> StreamRule:
         if self.isRegex:
-            try:
-                re.compile(self.streamName)
-            except re.error as exc:
-                raise ValueError(f"streamName is not a valid regular expression: {exc}") from exc
+            # The engine that runs the rule at ingest (`store.tokens.allows`).
+            reason = patterns.problem(self.streamName)
+            if reason:
+                raise ValueError(f"streamName {reason}")
         return self
 
 

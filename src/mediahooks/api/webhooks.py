@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import regex
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
-from mediahooks import events
+from mediahooks import events, patterns
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
@@ -56,10 +55,9 @@ class WebhookFields(BaseModel):
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                regex.compile(value)  # the engine that runs filters (see outbox)
-            except regex.error as exc:
-                raise ValueError(f"is not a valid regular expression: {exc}") from exc
+            reason = patterns.problem(value)  # the engine that runs filters
+            if reason:
+                raise ValueError(reason)
         return value
 
     def columns(self) -> dict[str, Any]:

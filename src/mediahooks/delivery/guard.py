@@ -21,6 +21,23 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )
 
+# IPv6 forms whose last 32 bits are an IPv4 address that a translator on the path (or the host's
+# own stack) may end up connecting to. Python calls them all global, so each is judged by the
+# IPv4 address it carries instead (IPv4-mapped and 6to4 have their own properties).
+_EMBEDDING = (
+    (ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"),  # RFC 6052, the well-known prefix
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), "SIIT"),  # IPv4-translated, RFC 2765
+    # IPv4-compatible (deprecated, RFC 4291); :: and ::1 keep their own meaning.
+    (ipaddress.IPv6Network("::/96"), "IPv4-compatible"),
+)
+# Ranges Python calls global that no webhook should reach, whatever they might carry.
+_REFUSED: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = (
+    # RFC 8215: each network picks where the IPv4 address sits, so it cannot be judged.
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), "local-use NAT64"),
+    (ipaddress.IPv6Network("fec0::/10"), "site-local"),  # deprecated, still routed inside sites
+    (ipaddress.IPv4Network("192.88.99.0/24"), "6to4 relay anycast"),  # deprecated, RFC 7526
+)
+
 
 class TargetRefused(Exception):
     """The URL may not be called. `kind` is `blocked` or `dns`."""
@@ -33,14 +50,18 @@ class TargetRefused(Exception):
 def refusal(address: IPAddress, allowed: Sequence[Network] = ()) -> str | None:
     """Why ``address`` may not be called, or None when it may."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None:
+        carried = embedded_ipv4(address)
+        if carried is not None:
+            embedded, form = carried
             reason = refusal(embedded, allowed)
-            return f"{address} embeds {embedded}: {reason}" if reason else None
+            return f"{address} ({form}) embeds {embedded}: {reason}" if reason else None
     if any(address in net for net in allowed):
         return None
     if address in METADATA_ADDRESSES:
         return f"{address} is a cloud metadata address"
+    for network, label in _REFUSED:
+        if address in network:
+            return f"{address} is a {label} address"
     if address.is_global and not address.is_multicast:
         return None
     for label, flag in (
@@ -53,6 +74,20 @@ def refusal(address: IPAddress, allowed: Sequence[Network] = ()) -> str | None:
         if flag:
             return f"{address} is a {label} address"
     return f"{address} is not a global address"
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address that ``address`` carries and may lead to, and the form's name."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped, "IPv4-mapped"
+    if address.sixtofour is not None:
+        return address.sixtofour, "6to4"
+    if address.is_loopback or address.is_unspecified:
+        return None
+    for network, form in _EMBEDDING:
+        if address in network:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), form
+    return None
 
 
 def check_url(url: str) -> tuple[str, int]:

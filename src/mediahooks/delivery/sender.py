@@ -96,9 +96,19 @@ def _classify_status(status: int, location: str | None) -> tuple[str | None, str
     if 200 <= status < 300:
         return None, None
     if 300 <= status < 400:
-        return "redirect", f"answered {status} to {location or '(no Location)'}; redirects are "
-        "not followed: point the webhook at the final URL"
+        where = f"Location: {_shortened(storable(location))}" if location else "no Location"
+        return "redirect", (
+            f"answered {status} ({where}); redirects are not followed: point the webhook at "
+            "the final URL"
+        )
     return "http", f"answered {status}"
+
+
+LOCATION_CAP = 2048  # the endpoint writes the header; the log keeps enough of it to act on
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= LOCATION_CAP else text[:LOCATION_CAP] + "…"
 
 
 def _classify_error(exc: BaseException, timeout: float) -> tuple[str, str]:

@@ -7,26 +7,30 @@ timeline and time them from the playlist.
   token says so); a file name seen before, or a new init segment, means the publisher
   restarted: a new broadcast. Silence longer than the idle timeout ends it (the sweeper),
   and so does `EXT-X-ENDLIST`.
+- A date farther than `max_clock_skew` from the segment's arrival is the publisher's clock
+  gone wrong: the arrival times the segment instead (`timeline.segment_start`), and it is logged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import events
 from mediahooks.assets import Status
-from mediahooks.clock import now_ms
+from mediahooks.clock import iso, now_ms
 from mediahooks.config import Settings
 from mediahooks.media import formats, hls
-from mediahooks.media.timeline import recording_stop
+from mediahooks.media.timeline import recording_stop, segment_start
 from mediahooks.store import assets, outbox, timelines, tokens
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
@@ -34,6 +38,8 @@ from mediahooks.store.schema import DbRow
 FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 STREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SEGMENT_KINDS = {".ts": "ts", ".m4s": "fragment", ".mp4": "init"}
+log = logging.getLogger("mediahooks.ingest")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class IngestError(Exception):
@@ -48,9 +54,36 @@ class Ingest:
         self.db = db
         self.root = settings.data_dir / "timelines"
         self.limit = settings.max_segment_bytes
+        self.max_skew_ms = round(settings.max_clock_skew * 1000)
+
+    async def authorize(self, token: str, stream: str, remote: str | None = None) -> DbRow:
+        """The publish token's row, if it may publish ``stream``; else IngestError (401, 403).
+
+        ``remote`` is the publisher's address, for the log: a wrong token is most often a
+        publisher misconfigured somewhere, and the operator needs to find which one.
+        """
+        async with self.db.engine.connect() as conn:
+            publisher = await tokens.by_token(conn, token)
+        if publisher is None:
+            # Enough of what was sent to tell two wrong tokens apart, not enough to use one.
+            log.warning(
+                "refused a publisher at %s for stream %r: unknown publish token %r...",
+                remote or "an unknown address",
+                stream,
+                token[:6],
+            )
+            raise IngestError(401, "unknown publish token")
+        if not tokens.allows(publisher, stream):
+            raise IngestError(403, f"this token may not publish the stream {stream!r}")
+        return publisher
 
     async def receive(
-        self, token: str, stream: str, filename: str, body: AsyncIterator[bytes]
+        self,
+        token: str,
+        stream: str,
+        filename: str,
+        body: AsyncIterator[bytes],
+        remote: str | None = None,
     ) -> None:
         if not STREAM_NAME.fullmatch(stream):
             raise IngestError(400, "stream names are 1-128 letters, digits, '.', '_' or '-'")
@@ -61,12 +94,7 @@ class Ingest:
             raise IngestError(
                 400, "send an HLS playlist (.m3u8), MPEG-TS (.ts) or fMP4 (.mp4, .m4s) files"
             )
-        async with self.db.engine.connect() as conn:
-            publisher = await tokens.by_token(conn, token)
-        if publisher is None:
-            raise IngestError(401, "unknown publish token")
-        if not tokens.allows(publisher, stream):
-            raise IngestError(403, f"this token may not publish the stream {stream!r}")
+        publisher = await self.authorize(token, stream, remote)
         staged = await self._stage(body)
         try:
             if suffix == ".m3u8":
@@ -142,16 +170,45 @@ class Ingest:
                 return  # nothing published yet, or already ended: nothing to time
             waiting = await timelines.untimed(conn, current.id)
             timings = []
+            distrusted: list[tuple[str, int, int]] = []
             for entry in playlist.entries:
                 name = entry.uri.rsplit("/", 1)[-1].split("?", 1)[0]
                 if name in waiting:
                     duration = round(entry.duration * 1000)
-                    start = entry.program_date_time or waiting[name] - duration
+                    start, set_aside = segment_start(
+                        entry.program_date_time, waiting[name], duration, self.max_skew_ms
+                    )
                     timings.append((name, start, duration))
+                    if set_aside and entry.program_date_time is not None:
+                        distrusted.append((name, entry.program_date_time, waiting[name]))
+            if distrusted:
+                _log_distrusted(publisher, stream, distrusted, self.max_skew_ms)
             await timelines.set_timing(conn, current.id, timings)
             await split_long_recordings(conn, current)
             if playlist.ended:
                 await end_broadcast(conn, current, now)
+
+
+def _log_distrusted(
+    publisher: DbRow, stream: str, distrusted: list[tuple[str, int, int]], max_skew_ms: int
+) -> None:
+    # One line per playlist, however many segments it times: a publisher with a wrong clock
+    # sends one every second.
+    name, date, arrived = distrusted[0]
+    log.warning(
+        "stream %r (account %s, token %s): EXT-X-PROGRAM-DATE-TIME of %s is %s but it arrived "
+        "at %s, more than MEDIAHOOKS_MAX_CLOCK_SKEW (%g s) apart; %d segment(s) timed by their "
+        "arrival instead",
+        stream,
+        publisher.account_id,
+        publisher.id,
+        name,
+        # The date came from a datetime, so it fits one (a timestamp of year 1 might not).
+        (_EPOCH + timedelta(milliseconds=date)).isoformat(timespec="milliseconds"),
+        iso(arrived),
+        max_skew_ms / 1000,
+        len(distrusted),
+    )
 
 
 def _same_file(a: str, b: Path) -> bool:

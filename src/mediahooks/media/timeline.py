@@ -29,6 +29,25 @@ class Span:
     stop_ms: int
 
 
+def segment_start(
+    program_date_time: int | None, arrived_ms: int, duration_ms: int, max_skew_ms: int
+) -> tuple[int, bool]:
+    """When a segment's media began, and whether the publisher's date was set aside.
+
+    A segment arrives once it is whole, so its arrival minus its duration is when it began by
+    our clock. The publisher's EXT-X-PROGRAM-DATE-TIME is more precise and wins while it is
+    within ``max_skew_ms`` of that; farther, the publisher's clock is wrong (or lying: a date
+    in year 9999 would never expire and would make a new recording at every playlist), so our
+    clock decides.
+    """
+    ours = arrived_ms - duration_ms
+    if program_date_time is None:
+        return ours, False
+    if abs(program_date_time - ours) > max_skew_ms:
+        return ours, True
+    return program_date_time, False
+
+
 def check_range(start_ms: int, stop_ms: int, now_ms: int) -> str | None:
     """Why a clip range is unacceptable, or None."""
     if start_ms >= now_ms:

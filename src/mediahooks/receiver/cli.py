@@ -107,7 +107,7 @@ def listen_command(
     )
     try:
         listener = Listener(config, console)
-    except ValueError as exc:  # a bad secret or notification URL
+    except ValueError as exc:  # a bad secret, notification URL or --exec command
         console.print(Text(str(exc), style="red"))
         raise typer.Exit(2) from None
     try:

@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import shlex
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from mediahooks.receiver.models import FeedsHook, Hook, MediaHook
 
@@ -27,6 +31,50 @@ class Finished:
 
 class CommandFailed(Exception):
     pass
+
+
+# Words the shell itself understands: nothing on disk to check (some, like `exec`, start a
+# program named later on the line; the shell reports that one).
+# fmt: off
+_SHELL_WORDS = frozenset({
+    ".", ":", "[", "[[", "!", "{", "alias", "bg", "break", "case", "cd", "command", "continue",
+    "do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "false",
+    "fg", "fi", "for", "function", "getopts", "hash", "if", "jobs", "kill", "local", "printf",
+    "pwd", "read", "readonly", "return", "select", "set", "shift", "source", "test", "then",
+    "time", "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "until",
+    "wait", "while",
+})
+# fmt: on
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*", re.DOTALL)
+_SHELL_SYNTAX = re.compile(r"[$`*?()<>|;&\\]")
+
+
+def problem(command: str) -> str | None:
+    """Why ``command`` cannot run, or None: checked at start, so that a typo shows at once
+    rather than as a failed job per hook. The program the shell would start first must exist
+    and be executable (a path), or be on PATH (a name); shell words and syntax are the shell's.
+    """
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        return f"--exec {command!r} is not a valid shell command line: {exc}"
+    while words and _ASSIGNMENT.fullmatch(words[0]):
+        words.pop(0)  # `LANG=C sort`: variables for the program that follows
+    if not words:
+        return "--exec needs a command to run" if not command.strip() else None
+    program = words[0]
+    if program in _SHELL_WORDS or _SHELL_SYNTAX.search(program):
+        return None
+    if "/" in program:
+        path = Path(program).expanduser()
+        if not path.exists():
+            return f"--exec: {program} does not exist (relative to {Path.cwd()})"
+        if not path.is_file() or not os.access(path, os.X_OK):
+            return f"--exec: {program} is not an executable file (chmod +x {program}?)"
+        return None
+    if shutil.which(program) is None:
+        return f"--exec: {program!r} is not a command found on PATH"
+    return None
 
 
 def environment(hook: Hook, key: str, file: str | None) -> dict[str, str]:

@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 from rich.console import Console
 
+from mediahooks.receiver import command
 from mediahooks.receiver.asgi import MAX_BODY
 from mediahooks.receiver.download import AssetApi, Downloader
 from mediahooks.receiver.handler import Receiver, Rejected
@@ -65,11 +66,15 @@ class Listener:
         self.config = config
         self.log = Log(console)
         self.bars = progress_bars(console)
-        # Both raise ValueError on a bad secret or notification URL: before anything starts.
+        # A bad secret, notification URL or command raises ValueError: before anything starts.
         self.receiver = Receiver(
             config.secrets, tolerance=config.tolerance, platform=config.platform
         )
         self.notifier = Notifier(config.notify) if config.notify else None
+        if config.exec_command is not None:
+            reason = command.problem(config.exec_command)
+            if reason:
+                raise ValueError(reason)
         self.queue: Queue | None = None
         self.wake = asyncio.Event()
         self.url = ""

@@ -5,13 +5,10 @@ Call `emit` inside the transaction that makes the state change; both commit or n
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import regex
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -29,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediahooks import events
+from mediahooks import events, patterns
 from mediahooks.clock import now_ms
 from mediahooks.store import webhooks
 from mediahooks.store.db import PgStatement, SqliteStatement, mark_wake
@@ -46,35 +43,12 @@ class Emitted:
     webhook_ids: list[int]
 
 
-# A filter is the webhook owner's regular expression, run in the process that serves everyone:
-# one with catastrophic backtracking ("(a|aa)+$") may take seconds on a short name. The `regex`
-# engine can stop a search; one that runs out of time counts as not matching.
-FILTER_SECONDS = 0.01
-log = logging.getLogger("mediahooks.outbox")
-
-
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> regex.Pattern[str] | None:
-    try:
-        return regex.compile(pattern)
-    except regex.error:
-        return None  # saved before validation existed: such a filter matches nothing
-
-
 def filter_matches(pattern: str | None, stream_name: str) -> bool:
-    """A webhook's `filter` is a regex searched in the event's stream name; none matches all."""
+    """A webhook's `filter` is a regex searched in the event's stream name; none matches all.
+    It runs with the time limit of every user pattern (`patterns`)."""
     if not pattern:
         return True
-    compiled = _compiled(pattern)
-    if compiled is None:
-        return False
-    try:
-        return compiled.search(stream_name, timeout=FILTER_SECONDS) is not None
-    except TimeoutError:
-        log.warning(
-            "filter %r took too long on stream %r: treated as no match", pattern, stream_name
-        )
-        return False
+    return patterns.matches(pattern, stream_name, "search", "webhook filter")
 
 
 def new_msg_id() -> str:

@@ -4,13 +4,13 @@ integer `id` is the `tokenId` of hooks and assets."""
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediahooks import patterns
 from mediahooks.clock import now_ms
 from mediahooks.store.paging import keyset
 from mediahooks.store.schema import DbRow, publish_tokens
@@ -23,15 +23,15 @@ def new_token() -> str:
 
 
 def allows(row: DbRow, stream_name: str) -> bool:
-    """Whether the token may publish ``stream_name``: an exact name or a full regex match."""
+    """Whether the token may publish ``stream_name``: an exact name or a full regex match.
+
+    A rule is the token owner's regex, run on every upload: it runs with the time limit of every
+    user pattern (`patterns`), and one that runs out of time does not match."""
     for rule in json.loads(row.streams):
         name = rule.get("streamName", "")
         if rule.get("isRegex"):
-            try:
-                if re.fullmatch(name, stream_name):
-                    return True
-            except re.error:
-                continue
+            if patterns.matches(name, stream_name, "fullmatch", f"stream rule of token {row.id}"):
+                return True
         elif name == stream_name:
             return True
     return False
@@ -68,7 +68,8 @@ async def update_one(
     result = await conn.execute(
         update(publish_tokens)
         .where(publish_tokens.c.id == token_id, publish_tokens.c.account_id == account_id, _live)
-        .values(values, updated_at=now_ms())
+        # One mapping: SQLAlchemy refuses a dict and keywords together in `values`.
+        .values({**values, "updated_at": now_ms()})
         .returning(*publish_tokens.c)
     )
     return result.first()
