@@ -94,6 +94,15 @@ async def test_a_download_link_with_a_signature_beyond_ascii_is_refused_cleanly(
         assert (await resp.json())["status"] == "fail"
 
 
+async def test_nul_characters_are_refused_alike_on_both_databases(api: Api) -> None:
+    status, body = await api.call(
+        "POST", "/api/publish_token", {"label": "a\u0000b", "streams": [{"streamName": "x"}]}
+    )
+    assert status == 400 and "NUL" in body["data"]["message"], body
+    status, body = await api.call("GET", "/api/v3/media/assets?streamName=a%00b")
+    assert status == 400 and "NUL" in body["data"]["message"], body
+
+
 async def test_a_bug_answers_500_and_closes_its_connection(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

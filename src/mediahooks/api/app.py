@@ -70,7 +70,7 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
     dashboard.mount(app)
     if extra is not None:
         extra(app)
-    return BodyLimit(TrailingSlash(app), service.settings.max_body_bytes)  # type: ignore[return-value]
+    return NoNul(BodyLimit(TrailingSlash(app), service.settings.max_body_bytes))  # type: ignore[return-value]
 
 
 class TrailingSlash:
@@ -83,6 +83,25 @@ class TrailingSlash:
         if scope["type"] == "http" and len(scope["path"]) > 1 and scope["path"].endswith("/"):
             scope = dict(scope, path=scope["path"].rstrip("/") or "/")
             scope["raw_path"] = scope["path"].encode()
+        await self.app(scope, receive, send)
+
+
+class NoNul:
+    """Refuse a NUL character in the path or the query: PostgreSQL can neither store nor compare
+    one, and SQLite must answer the same (bodies are checked by `bodies.Body`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").lower()
+            if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+                response = envelope.fail(
+                    400, "The URL holds a NUL character (%00); remove it.", {"url": ["NUL"]}
+                )
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

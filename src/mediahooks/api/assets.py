@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import ConfigDict, Field, StrictStr
 from sqlalchemy.exc import IntegrityError
 
 from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID
 from mediahooks.assets import DELETABLE, Status
@@ -33,7 +34,7 @@ Sort = Literal["startTime", "stopTime", "streamName", "tokenId", "created"]
 DOWNLOAD_KEY = "downloads"
 
 
-class ClipBody(BaseModel):
+class ClipBody(Body):
     model_config = ConfigDict(extra="ignore")
     streamName: StrictStr = Field(..., min_length=1, max_length=128)
     startTime: datetime
@@ -43,12 +44,12 @@ class ClipBody(BaseModel):
     expiration: datetime | None = None
 
 
-class Days(BaseModel):
+class Days(Body):
     model_config = ConfigDict(extra="ignore")
     days: int = Field(..., ge=1, le=365)
 
 
-class ExpirationRules(BaseModel):
+class ExpirationRules(Body):
     model_config = ConfigDict(extra="ignore")
     timelines: Days | None = None
     recordings: Days | None = None

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID
 from mediahooks.api.webhooks import WebhookId, found_webhook
@@ -26,7 +27,7 @@ DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID)]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
 
 
-class Recover(BaseModel):
+class Recover(Body):
     model_config = ConfigDict(extra="ignore")
     since: datetime
 

@@ -65,13 +65,15 @@ async def upload(request: Request, stream: str, filename: str) -> Response:
     return await _receive(request, _bearer(request), stream, filename)
 
 
-@router.delete("/t/{token}/{stream}/{filename}", include_in_schema=False)
+@router.delete("/t/{token}/{stream}/{filename}", status_code=204)
 async def forget_with_path_token(
     request: Request, token: str, stream: str, filename: str
 ) -> Response:
+    """A publisher's delete of a segment that left its playlist: acknowledged, kept."""
     return await _forget(request, token, stream)
 
 
-@router.delete("/{stream}/{filename}", include_in_schema=False)
+@router.delete("/{stream}/{filename}", status_code=204)
 async def forget(request: Request, stream: str, filename: str) -> Response:
+    """A publisher's delete of a segment that left its playlist: acknowledged, kept."""
     return await _forget(request, _bearer(request), stream)

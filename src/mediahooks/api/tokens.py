@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from mediahooks import patterns
 from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.clock import iso
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/publish_token", tags=["publish tokens"])
 TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="The token's integer id.")]
 
 
-class StreamRule(BaseModel):
+class StreamRule(Body):
     model_config = ConfigDict(extra="ignore")
     streamName: StrictStr = Field(..., min_length=1, max_length=128)
     isRegex: StrictBool = False
@@ -36,7 +37,7 @@ class StreamRule(BaseModel):
         return self
 
 
-class TokenFields(BaseModel):
+class TokenFields(Body):
     model_config = ConfigDict(extra="ignore")
     label: StrictStr | None = Field(None, min_length=1, max_length=256)
     streams: list[StreamRule] | None = Field(None, min_length=1, max_length=100)

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from mediahooks import events, patterns
 from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.clock import iso, now_ms
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The webhook's integer id.")]
 
 
-class WebhookFields(BaseModel):
+class WebhookFields(Body):
     # The platform's older clients still send fields it dropped: ignore what we do not know.
     model_config = ConfigDict(extra="ignore")
 
