@@ -306,7 +306,9 @@ async def test_a_body_of_exactly_the_limit_is_read(api: Api) -> None:
 
 # --- ids in paths ------------------------------------------------------------------------------
 
-BAD_IDS = ["abc", "0", "-1", "1.5", "1e3", "0x10", str(2**63), str(2**64), "9" * 40]
+# Digits out of range are a bad id (400); anything else is no id at all, so no resource (404).
+BAD_IDS = ["0", str(2**63), str(2**64), "9" * 40]
+NOT_IDS = ["abc", "-1", "1.5", "1e3", "0x10"]
 
 ID_ROUTES = [
     ("GET", "/api/webhooks/{id}", None),
@@ -332,6 +334,21 @@ async def test_an_id_that_is_not_a_positive_64_bit_integer(
             status, answer = await send(api, method, path, body)
             assert status == 400, (method, path, status, answer)
             assert_rejected(status, answer, 400, param)
+
+
+@pytest.mark.parametrize("bad", NOT_IDS)
+async def test_a_path_that_is_not_an_id_is_no_resource(
+    api: Api, hook: dict[str, Any], bad: str
+) -> None:
+    for method, template, body in ID_ROUTES:
+        for param in ("id", "deliveryId"):
+            if "{" + param + "}" not in template:
+                continue
+            values = {"id": str(hook["id"]), "deliveryId": "1", param: bad}
+            path = template.format(**values)
+            status, answer = await send(api, method, path, body)
+            assert status == 404, (method, path, status, answer)
+            assert_rejected(status, answer, 404)
 
 
 async def test_the_largest_id_is_valid_and_not_found(api: Api, hook: dict[str, Any]) -> None:
@@ -384,10 +401,12 @@ async def test_a_bad_query_parameter(
 # --- the rest ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hook_type", ["Bogus", "x" * 65, "Media%00"])
-async def test_a_test_event_of_an_unknown_hook_type(api: Api, hook_type: str) -> None:
+@pytest.mark.parametrize(
+    ("hook_type", "field"), [("Bogus", "hookType"), ("x" * 65, "hookType"), ("Media%00", "url")]
+)
+async def test_a_test_event_of_an_unknown_hook_type(api: Api, hook_type: str, field: str) -> None:
     status, answer = await send(api, "POST", f"/api/webhooks/test/{hook_type}")
-    assert_rejected(status, answer, 400, "hookType")
+    assert_rejected(status, answer, 400, field)
 
 
 async def test_unknown_paths_and_methods_answer_in_the_envelope(
@@ -398,7 +417,7 @@ async def test_unknown_paths_and_methods_answer_in_the_envelope(
         ("GET", f"/api/webhooks/{hook['id']}/nothing", 404),
         ("PATCH", f"/api/webhooks/{hook['id']}", 405),
         ("GET", "/api/webhooks", 405),
-        ("DELETE", "/api/webhooks/list", 400),
+        ("DELETE", "/api/webhooks/list", 405),  # `list` is a resource of its own, not an id
     ):
         status, answer = await send(api, method, path)
         assert status == expected, (method, path, status, answer)

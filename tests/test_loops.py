@@ -45,6 +45,8 @@ def test_outages_are_told_apart_from_bugs() -> None:
         shutdown,
         asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
         asyncpg.exceptions.ConnectionDoesNotExistError("closed in the middle"),
+        # What asyncpg raises on a connection the server ended mid-statement.
+        asyncpg.exceptions._base.InternalClientError("cannot switch to state 12"),
         busy,
         wrapped,
         ExceptionGroup("two loops", [ConnectionResetError(), shutdown]),
@@ -104,6 +106,14 @@ LOOPS: dict[str, tuple[Any, str]] = {
 }
 
 
+# The connections of this test's database whose last statement was a LISTEN.
+FROM = (
+    "FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' "
+    "AND pid <> pg_backend_pid()"
+)
+LISTENERS = f"SELECT count(*) {FROM}"
+
+
 @pytest.mark.parametrize("loop", [*LOOPS, "listener"])
 async def test_each_loop_recovers_from_a_failed_database_call(
     loop: str,
@@ -117,13 +127,18 @@ async def test_each_loop_recovers_from_a_failed_database_call(
         pytest.skip(f"the {loop} loop runs on PostgreSQL only")
     before = _value(metrics.LOOP_FAILURES, loop)
     if loop == "listener":
-        # A real loss: the connection that LISTENs is closed under the loop.
-        async def listening() -> bool:
-            return api.service.db._peer is not None
+        # A real loss: the server ends the connection that LISTENs, as a restart would.
+        admin = await asyncpg.connect(api.service.db.postgres_dsn)
+        try:
 
-        await eventually(listening)
-        failed_at = [time.time()]
-        await api.service.db._peer.close()
+            async def listening() -> bool:
+                return bool(await admin.fetchval(LISTENERS))
+
+            await eventually(listening)
+            failed_at = [time.time()]
+            assert await admin.fetchval(f"SELECT bool_and(pg_terminate_backend(pid)) {FROM}")
+        finally:
+            await admin.close()
     else:
         failed_at = fail_once(monkeypatch, *LOOPS[loop])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -323,7 +324,7 @@ def api_routes() -> list[tuple[str, str]]:
     for router in (webhooks_api.router, deliveries_api.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
-            path = route.path
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # `{id:int}` is `{id}`
             for name, value in fill.items():
                 path = path.replace(name, value)
             assert "{" not in path, route.path

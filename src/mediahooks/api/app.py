@@ -98,7 +98,7 @@ class NoNul:
             query = scope.get("query_string", b"").lower()
             if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
                 response = envelope.fail(
-                    400, "The URL holds a NUL character (%00); remove it.", {"url": ["NUL"]}
+                    400, "The url holds a NUL character (%00): remove it.", {"url": ["NUL"]}
                 )
                 await response(scope, receive, send)
                 return

@@ -30,6 +30,8 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite as sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from mediahooks.store.outage import is_outage
+
 DELIVERIES, MEDIA = "deliveries", "media"
 TOPICS = (DELIVERIES, MEDIA)
 # What each open transaction gave work to; weak, so a rolled-back one simply drops out.
@@ -59,7 +61,7 @@ class Database:
             else None
         )
         self._wakers: dict[str, list[Callable[[], None]]] = {topic: [] for topic in TOPICS}
-        # PostgreSQL: one connection of our own that LISTENs and sends the NOTIFYs.
+        # PostgreSQL: a connection of our own that sends the NOTIFYs (`listen` has another).
         self._peer: Any = None
         self._peer_lock = asyncio.Lock()
         self._unannounced: set[str] = set()
@@ -83,37 +85,43 @@ class Database:
     async def listen(self, beat: Callable[[], None]) -> None:
         """PostgreSQL: hear other processes' commits (LISTEN) for as long as the process runs.
 
-        A lost connection (the server restarted) raises, as an outage, so that the supervisor
-        connects again; polling finds the work meanwhile, and after reconnecting every local
-        worker is woken once for what was committed while nobody listened.
+        On a connection of its own, which nothing else uses: a lost connection (the server
+        restarted) raises, as an outage, and the supervisor connects again. Polling finds the
+        work meanwhile, and after (re)connecting every local worker is woken once for what was
+        committed while nobody listened.
         """
+        import asyncpg  # type: ignore[import-untyped]
+
         lost = asyncio.Event()
-        async with self._peer_lock:
-            peer = await self._connect_peer()
-            peer.add_termination_listener(lambda _peer: lost.set())
+        listener = await asyncpg.connect(self.postgres_dsn)
+        try:
+            listener.add_termination_listener(lambda _connection: lost.set())
             for topic in TOPICS:
-                await peer.add_listener(_channel(topic), self._heard(topic))
-        for topic in TOPICS:
-            self._wake(topic)
-        beat()
-        while not peer.is_closed():
-            # The termination listener is the quick way to learn of it; the check, the sure one.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), timeout=5)
-        raise ConnectionResetError("the connection that LISTENs to PostgreSQL was closed")
+                await listener.add_listener(_channel(topic), self._heard(topic))
+            for topic in TOPICS:
+                self._wake(topic)
+            beat()
+            while not listener.is_closed():
+                # The termination listener is the quick way to learn of it; the check, the sure
+                # one.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=5)
+            raise ConnectionResetError("the connection that LISTENs to PostgreSQL was closed")
+        finally:
+            listener.terminate()
 
     def _heard(self, topic: str) -> Callable[..., None]:
-        def on_notification(peer: Any, sender: int, *_: Any) -> None:
+        def on_notification(_listener: Any, sender: int, *_: Any) -> None:
             # Our own NOTIFYs come back too; this process's workers were woken at the commit.
-            if sender != peer.get_server_pid():
+            if self._peer is None or sender != self._peer.get_server_pid():
                 self._wake(topic)
 
         return on_notification
 
     async def _connect_peer(self) -> Any:
-        """The peer connection, (re)opened if need be; call with `_peer_lock` held (asyncpg
-        runs one operation at a time on a connection)."""
-        import asyncpg  # type: ignore[import-untyped]
+        """The connection that sends NOTIFYs, (re)opened if need be; call with `_peer_lock` held
+        (asyncpg runs one operation at a time on a connection)."""
+        import asyncpg
 
         if self._peer is None or self._peer.is_closed():
             self._peer = await asyncpg.connect(self.postgres_dsn)
@@ -162,21 +170,25 @@ class Database:
         # The driver holds the transaction (see `_postgres_engine`): SQLAlchemy's statements and
         # `PgStatement`s run in it alike.
         async with engine.connect() as conn:
-            driver = _asyncpg_of(conn)
-            held = driver.transaction()
-            await held.start()
             try:
-                yield conn
-            except BaseException:
-                # A statement cancelled mid-way closes the connection (the server then rolls
-                # back by itself): the caller's error is what matters, not a failed ROLLBACK.
-                if not driver.is_closed():
-                    try:
-                        await held.rollback()
-                    except Exception:
-                        await conn.invalidate()  # never back to the pool mid-transaction
+                driver = _asyncpg_of(conn)
+                held = driver.transaction()
+                await held.start()
+                try:
+                    yield conn
+                except BaseException:
+                    # A statement cancelled mid-way closes the connection (the server then rolls
+                    # back by itself): the caller's error is what matters, not a failed ROLLBACK.
+                    if not driver.is_closed():
+                        try:
+                            await held.rollback()
+                        except Exception:
+                            await conn.invalidate()  # never back to the pool mid-transaction
+                    raise
+                await held.commit()
+            except BaseException as exc:
+                await _discard_if_lost(conn, exc)
                 raise
-            await held.commit()
             self._committed(conn)
 
     @asynccontextmanager
@@ -197,7 +209,11 @@ class Database:
                 yield conn
             return
         async with self._bookkeeping.connect() as conn:
-            yield conn
+            try:
+                yield conn
+            except BaseException as exc:
+                await _discard_if_lost(conn, exc)
+                raise
             self._committed(conn)
 
     def _committed(self, conn: AsyncConnection) -> None:
@@ -434,6 +450,16 @@ def mark_wake(conn: AsyncConnection, topic: str = DELIVERIES) -> None:
 
 def _channel(topic: str) -> str:
     return f"mediahooks_{topic}"
+
+
+async def _discard_if_lost(conn: AsyncConnection, exc: BaseException) -> None:
+    """After an outage a connection must not go back to the pool: the driver may have lost its
+    place in the protocol (asyncpg then refuses every later statement on it)."""
+    if is_outage(exc):
+        try:
+            await conn.invalidate()
+        except Exception as invalidating:
+            log.debug("discarding a lost connection: %s", invalidating)
 
 
 def _upgrade(connection: Connection) -> None:
