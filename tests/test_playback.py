@@ -5,6 +5,7 @@ clips' instant playback links; viewer hooks and their timing. Both databases."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 from urllib.parse import urljoin
@@ -206,7 +207,7 @@ async def test_cors_preflight_and_bad_requests_get_actionable_answers(api: Api) 
     for query, words in [
         ("", "start is required"),
         (f"&start={start}", "give stop"),
-        (f"&start=yesterday&duration=3", "ISO 8601"),
+        ("&start=yesterday&duration=3", "ISO 8601"),
         (f"&start={start + 5000}&stop={start}", "after start"),
         (f"&start={start}&duration=x", "number of seconds"),
         (f"&start={start}&stop={start + 1000}&duration=3", "not both"),
@@ -259,7 +260,7 @@ async def test_viewer_hooks_fire_in_order_with_their_delays(
     assert events[-2:] == ["FirstViewerConnection", "NoActiveViewers"], events
     attempts = [h.json["timestamp"] for h in hooks if h.json["event"] == "ViewerAttempt"]
     assert len(attempts) == len(events) - 2 >= 1
-    assert all(b - a >= 3000 for a, b in zip(attempts, attempts[1:], strict=False)), attempts
+    assert all(b - a >= 3000 for a, b in itertools.pairwise(attempts)), attempts
     data = hooks[0].json["data"]
     account = url.split("/play/")[1].split("/")[0]
     assert data == {"name": "stage", "accountId": account, "streamId": f"{account}/stage"}
