@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     max_clock_skew: float = Field(60.0, gt=0)
     download_ttl: float = Field(3600.0, gt=0)
     media_processes: int = Field(1, ge=1)
+    # Playback: how long a signed playback link is valid; segments in a live playlist.
+    playback_ttl: float = Field(3600.0, gt=0)
+    live_window: int = Field(6, ge=3, le=100)
+    # Viewer hooks: a viewer who fetched nothing for `viewer_timeout` s has left;
+    # NoActiveViewers waits `no_viewers_delay` s after the last one left; ViewerAttempt is sent
+    # at most every `viewer_attempt_interval` s per stream (the platform's 60 s and 10 s).
+    viewer_timeout: float = Field(10.0, gt=0)
+    no_viewers_delay: float = Field(60.0, ge=0)
+    viewer_attempt_interval: float = Field(10.0, ge=0)
     sweep_interval: float = Field(1.0, gt=0)
     # Finished deliveries, their attempts and their events are forgotten this many days after
     # the event and the delivery's last change; 0 keeps them forever.

@@ -7,6 +7,7 @@ every signature covers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ MediaType = Literal["clip", "recording"]
 
 MEDIA_EVENTS: tuple[str, ...] = ("processing", "completed", "errored", "deleted")
 FEEDS_EVENTS: tuple[str, ...] = ("started", "ended")
+VIEWER_EVENTS: tuple[str, ...] = ("ViewerAttempt", "FirstViewerConnection", "NoActiveViewers")
 
 
 class MalformedHook(ValueError):
@@ -131,11 +133,43 @@ class FeedsData:
 
 
 @dataclass(frozen=True)
+class ViewerData:
+    """`viewerConnection` hooks: which stream the viewers came to or left."""
+
+    name: str
+    account_id: str
+    stream_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "accountId": self.account_id,
+            "streamId": self.stream_id,
+        }
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ViewerData:
+        known = {"name", "accountId", "streamId"}
+        try:
+            return cls(
+                name=str(data["name"]),
+                account_id=str(data["accountId"]),
+                stream_id=str(data["streamId"]),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError) as exc:
+            raise MalformedHook(f"viewerConnection hook data is missing a field: {exc}") from exc
+
+
+@dataclass(frozen=True)
 class Hook:
     type: str
     event: str
     timestamp: int
-    data: MediaData | FeedsData
+    data: MediaData | FeedsData | ViewerData
 
     @property
     def stream_name(self) -> str:
@@ -146,6 +180,9 @@ class Hook:
         """Events with the same key reach a webhook in the order they were committed."""
         if isinstance(self.data, MediaData):
             return self.data.media_asset_id
+        if isinstance(self.data, ViewerData):
+            # A stream's viewer events in order; hashed, as a stream id can outgrow the column.
+            return "viewers:" + hashlib.sha1(self.data.stream_id.encode()).hexdigest()
         return f"feed:{self.data.feed_id}"
 
     def to_json(self) -> dict[str, Any]:
@@ -165,13 +202,17 @@ def feeds_hook(event: FeedsEvent, data: FeedsData, timestamp: int) -> Hook:
     return Hook(type="feeds", event=event, timestamp=timestamp, data=data)
 
 
+def viewer_hook(event: str, data: ViewerData, timestamp: int) -> Hook:
+    return Hook(type="viewerConnection", event=event, timestamp=timestamp, data=data)
+
+
 def encode(hook: Hook) -> bytes:
     """Compact JSON, as the platform sends it: no spaces, UTF-8, no trailing newline."""
     return json.dumps(hook.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def parse(body: bytes | str | dict[str, Any]) -> Hook:
-    """Parse a `media` or `feeds` hook; unknown fields are kept, not refused."""
+    """Parse a `media`, `feeds` or `viewerConnection` hook; unknown fields are kept, not refused."""
     raw = body if isinstance(body, dict) else loads_object(body)
     try:
         kind, event, timestamp, data = raw["type"], raw["event"], int(raw["timestamp"]), raw["data"]
@@ -187,6 +228,10 @@ def parse(body: bytes | str | dict[str, Any]) -> Hook:
         if event not in FEEDS_EVENTS:
             raise MalformedHook(f"unknown feeds event {event!r}")
         return Hook(kind, event, timestamp, FeedsData.from_json(data))
+    if kind == "viewerConnection":
+        if event not in VIEWER_EVENTS:
+            raise MalformedHook(f"unknown viewerConnection event {event!r}")
+        return Hook(kind, event, timestamp, ViewerData.from_json(data))
     raise MalformedHook(f"unsupported hook type {kind!r}")
 
 

@@ -20,6 +20,7 @@ from mediahooks.api import (
     health,
     ingest,
     openapi,
+    playback,
     tokens,
     webhooks,
 )
@@ -47,6 +48,7 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         assets.router,
         assets.downloads,
         ingest.router,
+        playback.router,
     )
     for router in routers:
         app.include_router(router)

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ConfigDict, Field, StrictStr
 from sqlalchemy.exc import IntegrityError
 
+from mediahooks.api import playlinks
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
@@ -56,7 +57,9 @@ class ExpirationRules(Body):
     clips: Days | None = None
 
 
-def asset_json(row: DbRow, download: dict[str, Any] | None = None) -> dict[str, Any]:
+def asset_json(
+    row: DbRow, download: dict[str, Any] | None = None, playback: dict[str, Any] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": row.id,
         "type": row.type,
@@ -73,6 +76,9 @@ def asset_json(row: DbRow, download: dict[str, Any] | None = None) -> dict[str, 
     }
     if download is not None:
         out["download"] = download
+    if playback is not None:
+        # HLS of the asset's range, playable at once, while the MP4 is still being cut.
+        out.update(playback)
     return out
 
 
@@ -95,6 +101,7 @@ async def download_links(service: Service, base_url: str, row: DbRow) -> dict[st
 @router.post("/api/v3/media/assets", summary="Request a clip of a live stream's timeline")
 async def create_clip(
     body: ClipBody,
+    request: Request,
     account: Account,
     service: ServiceDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
@@ -108,6 +115,7 @@ async def create_clip(
         name=body.name,
         expiration=from_iso(body.expiration) if body.expiration else None,
     )
+    links = await playlinks.clip_links(service, str(request.base_url), account, clip.stream_name)
     try:
         async with service.db.transaction() as conn:
             if idempotency_key and (
@@ -115,10 +123,13 @@ async def create_clip(
             ):
                 return ok(seen)
             try:
-                rows = await clips.request(conn, account, clip, now)
+                rows = await clips.request(conn, account, clip, now, links)
             except clips.ClipRefused as exc:
                 raise ApiError(400, exc.message, {exc.field: [exc.message]}) from exc
-            data = [asset_json(r) for r in rows]
+            data = [
+                asset_json(r, playback=links(r.broadcast_id, r.start_time, r.stop_time))
+                for r in rows
+            ]
             if idempotency_key:
                 await idempotency.remember(conn, account, idempotency_key, data)
     except IntegrityError:
@@ -170,7 +181,9 @@ async def read_asset(
     if row is not None and row.status == Status.DELETED.value:
         row = None
     row = found(row, f"Media asset {mediaAssetId}")
-    return ok(asset_json(row, await download_links(service, str(request.base_url), row)))
+    base = str(request.base_url)
+    playback = await playlinks.for_asset(service, base, row)
+    return ok(asset_json(row, await download_links(service, base, row), playback))
 
 
 @router.delete("/api/v3/media/assets", summary="Delete complete or errored assets")

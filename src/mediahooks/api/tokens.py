@@ -43,9 +43,13 @@ class TokenFields(Body):
     streams: list[StreamRule] | None = Field(None, min_length=1, max_length=100)
     record: StrictBool | None = None
     clip: StrictBool | None = None
+    # Viewers need a subscribe token (or a signed playback link) to watch.
+    subscribeRequiresAuth: StrictBool | None = None
 
     def columns(self) -> dict[str, Any]:
         values = self.model_dump(exclude_unset=True, exclude_none=True, exclude={"streams"})
+        if "subscribeRequiresAuth" in values:
+            values["subscribe_requires_auth"] = values.pop("subscribeRequiresAuth")
         if self.streams is not None:
             values["streams"] = json.dumps([rule.model_dump() for rule in self.streams])
         return values
@@ -69,6 +73,7 @@ def token_json(row: DbRow, base_url: str) -> dict[str, Any]:
         "streams": streams,
         "record": bool(row.record),
         "clip": bool(row.clip),
+        "subscribeRequiresAuth": bool(row.subscribe_requires_auth),
         "publish": {
             "url": ingest,
             "command": (

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from mediahooks.api import playlinks
 from mediahooks.api.assets import AssetId, AssetStatus, AssetType, delete_one, download_links
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.dashboard.web import MemberDep, form, redirect, render
@@ -60,12 +61,14 @@ async def asset_page(seen: MemberDep, asset_id: Annotated[str, Path(max_length=6
         row = await store.get(conn, seen.account, asset_id)
     if row is None or row.status == Status.DELETED.value:
         return render(seen, "missing.html", 404, what=f"Media asset {asset_id}")
-    links = await download_links(seen.service, str(seen.request.base_url), row)
+    base = str(seen.request.base_url)
+    links = await download_links(seen.service, base, row)
     return render(
         seen,
         "asset.html",
         asset=row,
         links=links,
+        playback=await playlinks.for_asset(seen.service, base, row),
         metadata=json.loads(row.metadata),
         deletable=Status(row.status) in DELETABLE,
     )

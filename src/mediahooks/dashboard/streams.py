@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from mediahooks.api import playlinks
 from mediahooks.clock import now_ms
 from mediahooks.dashboard.web import MemberDep, form, one, redirect, render
 from mediahooks.media import clips
+from mediahooks.media.playback import Grant
 from mediahooks.media.timeline import MIN_CLIP_MS
 from mediahooks.store import timelines
 
@@ -40,10 +42,14 @@ async def streams_page(seen: MemberDep) -> Response:
     now = now_ms()
     async with seen.service.db.engine.connect() as conn:
         recent = await timelines.recent(conn, seen.account)
+    # One signed grant per stream for the page's players: the live edge and range previews.
+    key, base = await playlinks.key(seen.service), str(seen.request.base_url)
+    expires = now + int(seen.service.settings.playback_ttl * 1000)
     rows = []
     for item in recent:
         b = item.broadcast
         end = b.ended_at or now
+        grant = Grant(seen.account, b.stream_name, expires)
         rows.append(
             {
                 "broadcast": b,
@@ -52,6 +58,12 @@ async def streams_page(seen: MemberDep) -> Response:
                 "hi": item.hi,
                 "end": end,
                 "bar": bar(b.started_at, end, item.lo, item.hi),
+                "live_url": playlinks.live_url(base, key, grant)
+                if b.ended_at is None and item.hi is not None
+                else None,
+                "range_url": playlinks.stream_base(base, seen.account, b.stream_name)
+                + "/range.m3u8",
+                "grant": urlencode(grant.query(key)),
                 "clippable_s": 0
                 if item.lo is None or item.hi is None
                 else (item.hi - item.lo) // 1000,
@@ -78,9 +90,11 @@ async def request_clip(seen: MemberDep) -> Response:
     clip = clips.ClipRequest(
         stream_name=stream, start_ms=start, stop_ms=stop, name=one(fields, "name")[:256] or None
     )
+    base = str(seen.request.base_url)
+    links = await playlinks.clip_links(seen.service, base, seen.account, stream)
     try:
         async with seen.service.db.transaction() as conn:
-            rows = await clips.request(conn, seen.account, clip, now)
+            rows = await clips.request(conn, seen.account, clip, now, links)
     except clips.ClipRefused as exc:
         return redirect(seen, "/streams", f"The clip was refused: {exc.message}", error=True)
     if len(rows) == 1:

@@ -23,10 +23,12 @@ from mediahooks.store import keys
 KEY_NAME = "dashboard"
 FLASH_COOKIE = "mediahooks_flash"
 MAX_FORM_BYTES = 64 * 1024
-# No inline script or style anywhere: the pages run only what the package ships.
+# No inline script or style anywhere: the pages run only what the package ships. hls.js feeds
+# the video from a MediaSource (a blob: URL) and transmuxes in a worker it starts from a blob:.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+        "worker-src 'self' blob:; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

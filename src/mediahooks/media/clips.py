@@ -3,7 +3,9 @@ the range touches, each committed with its hook."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,8 +31,16 @@ class ClipRequest:
     expiration: int | None = None
 
 
+# The `processing` hook's metadata of a clip of (broadcast, start, stop): its playback link.
+HookMetadata = Callable[[int, int, int], dict[str, Any]]
+
+
 async def request(
-    conn: AsyncConnection, account_id: str, clip: ClipRequest, now: int
+    conn: AsyncConnection,
+    account_id: str,
+    clip: ClipRequest,
+    now: int,
+    hook_metadata: HookMetadata | None = None,
 ) -> list[DbRow]:
     reason = check_range(clip.start_ms, clip.stop_ms, now)
     if reason:
@@ -66,6 +76,9 @@ async def request(
                 expiration=expiration,
                 broadcast_id=piece.broadcast_id,
             ),
+            hook_metadata(piece.broadcast_id, piece.start_ms, piece.stop_ms)
+            if hook_metadata
+            else None,
         )
         for piece in found
     ]

@@ -48,8 +48,11 @@ def hook_data(row: DbRow, metadata: dict[str, Any] | None) -> events.MediaData:
     )
 
 
-async def create(conn: AsyncConnection, asset: NewAsset) -> DbRow:
-    """A new asset in `processing`, with its `processing` hook."""
+async def create(
+    conn: AsyncConnection, asset: NewAsset, hook_metadata: dict[str, Any] | None = None
+) -> DbRow:
+    """A new asset in `processing`, with its `processing` hook (whose `metadata` is
+    ``hook_metadata``, e.g. a clip's playback link, else `{}`)."""
     check_transition(None, Status.PROCESSING)
     now = now_ms()
     row = (
@@ -75,7 +78,9 @@ async def create(conn: AsyncConnection, asset: NewAsset) -> DbRow:
         )
     ).one()
     await outbox.emit(
-        conn, row.account_id, events.media_hook("processing", hook_data(row, {}), now)
+        conn,
+        row.account_id,
+        events.media_hook("processing", hook_data(row, hook_metadata or {}), now),
     )
     mark_wake(conn, MEDIA)
     return row

@@ -39,6 +39,8 @@ accounts = Table(
     Column("created_at", BigInteger, nullable=False),
     # {"timelines": {"days": n}, "recordings": {"days": n}, "clips": {"days": n}}, each optional.
     Column("media_expiration", Text, nullable=False, server_default="{}"),
+    # Anyone may watch the account's streams that need no subscribe token.
+    Column("public_playback", Boolean, nullable=False, server_default="0"),
 )
 
 webhooks = Table(
@@ -156,6 +158,8 @@ publish_tokens = Table(
     Column("streams", Text, nullable=False),
     Column("record", Boolean, nullable=False),
     Column("clip", Boolean, nullable=False),
+    # Viewers need a subscribe token (or a signed playback link) to watch its streams.
+    Column("subscribe_requires_auth", Boolean, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger),
@@ -189,6 +193,27 @@ segments = Table(
     Column("arrived_at", BigInteger, nullable=False),
     Column("start_ms", BigInteger),
     Column("duration_ms", Integer),
+    # The segment's place in its broadcast from 0: its HLS media sequence number.
+    Column("seq", Integer),
+)
+
+# What a viewer presents to watch streams whose publish token has `subscribe_requires_auth`.
+subscribe_tokens = Table(
+    "subscribe_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(6), ForeignKey("accounts.id"), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    # JSON: [{"streamName": "...", "isRegex": false}, ...]
+    Column("streams", Text, nullable=False),
+    # JSON list of origins a browser may watch from; empty: any.
+    Column("allowed_origins", Text, nullable=False, server_default="[]"),
+    Column("is_active", Boolean, nullable=False, server_default="1"),
+    Column("expires_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger),
 )
 
 idempotency_keys = Table(

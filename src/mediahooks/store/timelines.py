@@ -116,9 +116,21 @@ async def has_segment(conn: AsyncConnection, broadcast_id: int, filename: str) -
 async def add_segment(
     conn: AsyncConnection, broadcast_id: int, filename: str, path: str, size: int, now: int
 ) -> None:
+    # The next number of the broadcast: the caller holds the stream's lock (`live`), so two
+    # segments of one broadcast never take the same one.
+    seq = (
+        select(func.coalesce(func.max(segments.c.seq), -1) + 1)
+        .where(segments.c.broadcast_id == broadcast_id)
+        .scalar_subquery()
+    )
     await conn.execute(
         segments.insert().values(
-            broadcast_id=broadcast_id, filename=filename, path=path, size=size, arrived_at=now
+            broadcast_id=broadcast_id,
+            filename=filename,
+            path=path,
+            size=size,
+            arrived_at=now,
+            seq=seq,
         )
     )
     await conn.execute(

@@ -1,5 +1,6 @@
-// The dashboard's only script: live regions fed by server-sent events, and the timeline picker.
-// Every form works without it; it only spares reloads.
+// The dashboard's script: live regions fed by server-sent events, the timeline picker, and
+// HLS players (hls.js, shipped beside this file). Every form works without it; it only spares
+// reloads, and plays.
 "use strict";
 
 // A region marked data-live="topic ..." is fetched again (the same URL, the same element id)
@@ -22,6 +23,7 @@ async function refresh(region) {
       const fresh = page.getElementById(region.id);
       const current = document.getElementById(region.id);
       if (fresh && current && fresh.innerHTML !== current.innerHTML) {
+        for (const video of current.querySelectorAll("video")) detach(video);
         current.innerHTML = fresh.innerHTML;
         setUp(current);
         current.dispatchEvent(new CustomEvent("live:updated", { bubbles: true }));
@@ -58,6 +60,44 @@ function clock(ms) {
   return `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())} UTC`;
 }
 
+// HLS players: hls.js where the browser has Media Source Extensions, else the browser's own
+// HLS (Safari), else nothing to do.
+function attach(video, url) {
+  detach(video);
+  if (window.Hls && window.Hls.isSupported()) {
+    const hls = new window.Hls({ enableWorker: true });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    video.hls = hls;
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+  }
+}
+
+function detach(video) {
+  if (video.hls) { video.hls.destroy(); video.hls = null; }
+}
+
+function setUpPreview(form) {
+  const button = form.querySelector("button.preview-range");
+  const video = form.querySelector("video.preview");
+  if (!button || !video || !form.dataset.play) return;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    const origin = Number(form.dataset.origin);
+    const from = form.querySelector("input[name=from]").value;
+    const to = form.querySelector("input[name=to]").value;
+    const query = new URLSearchParams({
+      start: String(origin + from * 1000),
+      stop: String(origin + to * 1000),
+      broadcast: form.dataset.broadcast,
+    });
+    video.hidden = false;
+    attach(video, `${form.dataset.play}?${query}&${form.dataset.grant}`);
+    video.play().catch(() => {}); // a muted preview may start; if not, its controls can
+  });
+}
+
 function setUpPicker(form) {
   const from = form.querySelector("input[name=from]");
   const to = form.querySelector("input[name=to]");
@@ -88,7 +128,11 @@ function setUp(root) {
     el.style.left = el.dataset.left + "%";
     el.style.width = el.dataset.width + "%";
   }
-  for (const form of root.querySelectorAll("form.clip-form")) setUpPicker(form);
+  for (const form of root.querySelectorAll("form.clip-form")) {
+    setUpPicker(form);
+    setUpPreview(form);
+  }
+  for (const video of root.querySelectorAll("video[data-hls]")) attach(video, video.dataset.hls);
 }
 
 setUp(document);
