@@ -62,6 +62,8 @@ class Ingest:
         ``remote`` is the publisher's address, for the log: a wrong token is most often a
         publisher misconfigured somewhere, and the operator needs to find which one.
         """
+        if not STREAM_NAME.fullmatch(stream):  # nor is anything longer worth a line in the log
+            raise IngestError(400, "stream names are 1-128 letters, digits, '.', '_' or '-'")
         async with self.db.engine.connect() as conn:
             publisher = await tokens.by_token(conn, token)
         if publisher is None:
