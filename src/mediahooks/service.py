@@ -11,6 +11,8 @@ import logging
 
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import Dispatcher
+from mediahooks.ingest.live import LiveIngest
+from mediahooks.ingest.rtmp import RtmpServer
 from mediahooks.media import sweeper
 from mediahooks.media.worker import MediaWorker
 from mediahooks.store import accounts
@@ -28,6 +30,9 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         # Set when the server stops: long-lived responses (the dashboard's live updates) end.
         self.stopping = asyncio.Event()
+        # Live publishers of every door (the API process opens the RTMP one: `server.start`).
+        self.live = LiveIngest(self.db, settings)
+        self.rtmp: RtmpServer | None = None
 
     async def open(self, *, dispatch: bool = True) -> str | None:
         """Migrate, make sure the first account exists, start the background work (unless
@@ -53,6 +58,9 @@ class Service:
 
     async def close(self) -> None:
         self.stopping.set()
+        if self.rtmp is not None:
+            await self.rtmp.close()
+        await self.live.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
