@@ -113,6 +113,7 @@ class _Connection:
         self.closing = False
         self.deadline = 0.0
         self.chunk_size = wire.DEFAULT_CHUNK_SIZE  # ours, until our Set Chunk Size is sent
+        self.media = bytearray()  # FLV tags read but not yet handed to the session
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -124,30 +125,37 @@ class _Connection:
             if not data:
                 return
             self.received += len(data)
-            media = bytearray()
             for message in self.chunks.feed(data):
-                await self._message(message, media)
+                await self._message(message, self.media)
                 if self.closing:
                     return
             if self.peer_window and self.received - self.acknowledged >= self.peer_window:
                 self.acknowledged = self.received  # §5.4.3
                 self._send(_CONTROL_CSID, wire.acknowledgement(self.received))
-            if media and self.session is not None:
-                await self.session.feed(bytes(media))
-                if self.session.failed:
-                    await self._refuse("NetStream.Publish.Rejected", self.session.failed)
+            # One hand-over per read, not per message: the queue to the demuxer costs per item.
+            await self._flush()
+            if self.session is not None and self.session.failed:
+                await self._refuse("NetStream.Publish.Rejected", self.session.failed)
             await self.writer.drain()
+
+    async def _flush(self) -> None:
+        if self.media and self.session is not None:
+            await self.session.feed(bytes(self.media))
+        self.media.clear()
 
     async def _handshake(self) -> None:
         """§5.2: C0 must say version 3; anything else is not (plain) RTMP and is closed."""
-        remaining = self.deadline - asyncio.get_running_loop().time()
-        c0 = await asyncio.wait_for(self.reader.readexactly(1), remaining)
+        c0 = await self._read_exactly(1)
         if c0[0] != wire.VERSION:
             raise wire.ProtocolError(f"not RTMP (first byte {c0[0]:#04x})")
-        c1 = await asyncio.wait_for(self.reader.readexactly(wire.HANDSHAKE_SIZE), remaining)
+        c1 = await self._read_exactly(wire.HANDSHAKE_SIZE)
         self.writer.write(wire.server_hello(c1))
         await self.writer.drain()
-        await asyncio.wait_for(self.reader.readexactly(wire.HANDSHAKE_SIZE), remaining)  # C2
+        await self._read_exactly(wire.HANDSHAKE_SIZE)  # C2: our S1 echoed, nothing to check
+
+    async def _read_exactly(self, count: int) -> bytes:
+        left = self.deadline - asyncio.get_running_loop().time()
+        return await asyncio.wait_for(self.reader.readexactly(count), max(left, 0))
 
     async def _message(self, message: Message, media: bytearray) -> None:
         kind = message.type_id
@@ -188,6 +196,7 @@ class _Connection:
             await self._publish(publish_name, stream_id or _MEDIA_STREAM_ID)
         elif name in ("FCUnpublish", "deleteStream", "closeStream"):
             if self.session is not None:
+                await self._flush()  # the media read before the command still counts
                 session, self.session = self.session, None
                 await session.close()
                 self._status("status", "NetStream.Unpublish.Success", "Stopped publishing.")
