@@ -331,14 +331,18 @@ async def test_rtmps(api_factory: ApiFactory, receiver: Receiver, tmp_path: Path
 async def test_a_codec_other_than_h264_is_refused_with_the_reason(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "mediahooks.ingest")
+    caplog.set_level(logging.INFO, "mediahooks.rtmp")
     tok = await token(api, "cam")
     code, err = await (
         await Publisher.start(ffmpeg(rtmp_url(api, "cam", tok), 6, video="flv1"))
     ).finish()
     assert code != 0
-    # Sorenson H.263, which FFmpeg calls "flv": the publisher is told, and the log says so.
+    # Sorenson H.263, which FFmpeg calls "flv": the log names the stream, the publisher and
+    # the reason. The publisher is sent it too, but ffmpeg in full flow may hit the closed
+    # socket before it reads it, so its output is not checked.
     reason = "the video codec is flv: send H.264"
-    assert f"Server error: {reason}" in err
-    assert any(reason in r.getMessage() and "cam" in r.getMessage() for r in caplog.records)
+    assert any(
+        reason in r.getMessage() and "cam" in r.getMessage() and "127.0.0.1:" in r.getMessage()
+        for r in caplog.records
+    ), err
     assert await segments_of(api, "cam") == 0

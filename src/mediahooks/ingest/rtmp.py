@@ -25,6 +25,7 @@ log = logging.getLogger("mediahooks.rtmp")
 
 SETUP_SECONDS = 10.0
 SILENCE_SECONDS = 10.0
+LINGER_SECONDS = 1.0
 WINDOW = 2_500_000  # §5.4.4/§5.4.5: bytes between acknowledgements, each way
 OUT_CHUNK_SIZE = 4096
 _READ = 64 * 1024
@@ -135,7 +136,10 @@ class _Connection:
             # One hand-over per read, not per message: the queue to the demuxer costs per item.
             await self._flush()
             if self.session is not None and self.session.failed:
-                await self._refuse("NetStream.Publish.Rejected", self.session.failed)
+                reason, stream = self.session.failed, self.session.stream
+                log.info("rtmp: %s refused for %r: %s", self.remote, stream, reason)
+                await self._refuse("NetStream.Publish.Rejected", reason)
+                await self._linger()
             await self.writer.drain()
 
     async def _flush(self) -> None:
@@ -250,6 +254,14 @@ class _Connection:
         self.closing = True
         with contextlib.suppress(ConnectionError):
             await self.writer.drain()
+
+    async def _linger(self) -> None:
+        """A publisher in full flow reads what the server says only between writes: keep
+        reading (and dropping) its media a moment, so it sees the reason, not a broken pipe."""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(LINGER_SECONDS):
+                while await self.reader.read(_READ):
+                    pass
 
     def _status(self, level: str, code: str, description: str) -> None:
         """§7.2.2: onStatus on the media stream."""
