@@ -62,11 +62,26 @@ class Settings(BaseSettings):
     history_days: float = Field(30.0, ge=0)
     # INFO logs one line per delivery attempt; WARNING keeps only what needs attention.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # RTMP ingest: the port (0: any free one; "off": no RTMP), the address (default: the API's),
+    # and a certificate and key for RTMPS (TLS on the same port).
+    rtmp_port: int | None = Field(1935, ge=0, le=65535)
+    rtmp_host: str | None = None
+    rtmp_cert: Path | None = None
+    rtmp_key: Path | None = None
+    # Live publishers (RTMP and other packet-stream doors) one process takes at once.
+    max_publishers: int = Field(100, ge=1)
 
     @field_validator("retry_schedule")
     @classmethod
     def _schedule_parses(cls, value: str) -> str:
         retry.parse_schedule(value)
+        return value
+
+    @field_validator("rtmp_port", mode="before")
+    @classmethod
+    def _port_or_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", ""):
+            return None
         return value
 
     @field_validator("allow_private_targets")

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mediahooks.api.app import create_app
+from mediahooks.ingest import rtmp
 from mediahooks.service import Service
 
 
@@ -78,4 +79,27 @@ async def start(
             raise SystemExit(f"cannot listen on {host}:{port}")
         await asyncio.sleep(0.01)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
+    await _start_rtmp(service, host)
     return Running(server, task, f"http://{host}:{bound_port}", service)
+
+
+async def _start_rtmp(service: Service, host: str) -> None:
+    """The RTMP door beside the API, unless MEDIAHOOKS_RTMP_PORT is off; `service.rtmp.port`
+    is the bound port."""
+    settings = service.settings
+    if settings.rtmp_port is None:
+        return
+    tls = None
+    if settings.rtmp_cert is not None or settings.rtmp_key is not None:
+        if settings.rtmp_cert is None or settings.rtmp_key is None:
+            raise SystemExit("RTMPS needs both MEDIAHOOKS_RTMP_CERT and MEDIAHOOKS_RTMP_KEY")
+        tls = rtmp.tls_context(settings.rtmp_cert, settings.rtmp_key)
+    door = rtmp.RtmpServer(service.live)
+    rtmp_host = settings.rtmp_host or host
+    try:
+        await door.start(rtmp_host, settings.rtmp_port, tls)
+    except OSError as exc:
+        raise SystemExit(
+            f"cannot listen for RTMP on {rtmp_host}:{settings.rtmp_port}: {exc}"
+        ) from None
+    service.rtmp = door

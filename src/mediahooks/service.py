@@ -14,6 +14,8 @@ from sqlalchemy import text
 
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import Dispatcher
+from mediahooks.ingest.live import LiveIngest
+from mediahooks.ingest.rtmp import RtmpServer
 from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper
 from mediahooks.media.worker import MediaWorker
@@ -36,6 +38,9 @@ class Service:
         self.stopping = asyncio.Event()
         # Set when a loop broke on a bug: the process must end, and not with success.
         self.broken = asyncio.Event()
+        # Live publishers of every door (the API process opens the RTMP one: `server.start`).
+        self.live = LiveIngest(self.db, settings)
+        self.rtmp: RtmpServer | None = None
 
     async def open(self, *, dispatch: bool = True) -> str | None:
         """Migrate, make sure the first account exists, start the background loops (unless
@@ -74,6 +79,9 @@ class Service:
 
     async def close(self) -> None:
         self.stopping.set()
+        if self.rtmp is not None:
+            await self.rtmp.close()
+        await self.live.close()
         await self.loops.close()
         if self.dispatcher is not None:
             self.dispatcher.close()

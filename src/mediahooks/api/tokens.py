@@ -15,6 +15,7 @@ from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.clock import iso
+from mediahooks.ingest.rtmp_url import APP
 from mediahooks.store import tokens as store
 from mediahooks.store.schema import DbRow
 
@@ -60,11 +61,11 @@ class TokenCreate(TokenFields):
     streams: list[StreamRule] = Field(..., min_length=1, max_length=100)
 
 
-def token_json(row: DbRow, base_url: str) -> dict[str, Any]:
+def token_json(row: DbRow, base_url: str, rtmp_server: str | None = None) -> dict[str, Any]:
     streams = json.loads(row.streams)
     example = next((s["streamName"] for s in streams if not s["isRegex"]), "mystream")
     ingest = f"{base_url}/ingest/{example}/index.m3u8"
-    return {
+    answer = {
         "id": row.id,
         "label": row.label,
         "token": row.token,
@@ -83,6 +84,36 @@ def token_json(row: DbRow, base_url: str) -> dict[str, Any]:
             ),
         },
     }
+    if rtmp_server is not None:
+        answer["publish"]["rtmp"] = _rtmp_json(rtmp_server, example, row.token)
+    return answer
+
+
+def _rtmp_json(server: str, stream: str, token: str) -> dict[str, str]:
+    """The whole URL for ffmpeg and GStreamer, and the two halves OBS asks for."""
+    key = f"{stream}?token={token}"
+    url = f"{server}/{key}"
+    return {
+        "url": url,
+        "server": server,
+        "streamKey": key,
+        "command": (f"ffmpeg -re -i <input> -c:v libx264 -g 60 -bf 0 -c:a aac -f flv '{url}'"),
+    }
+
+
+def _rtmp_server(request: Request, service: ServiceDep) -> str | None:
+    """The RTMP server publishers reach, by the host name this request came to (the RTMP
+    address when it is a specific one)."""
+    if service.rtmp is None:
+        return None
+    settings = service.settings
+    scheme = "rtmps" if settings.rtmp_cert else "rtmp"
+    host = settings.rtmp_host
+    if not host or host in ("0.0.0.0", "::"):
+        host = request.url.hostname or settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{service.rtmp.port}/{APP}"
 
 
 def _base(request: Request) -> str:
@@ -111,7 +142,7 @@ async def create_token(
     values = {"record": False, "clip": False, **body.columns()}
     async with service.db.transaction() as conn:
         row = await store.create(conn, account, values)
-    return ok(token_json(row, _base(request)))
+    return ok(token_json(row, _base(request), _rtmp_server(request, service)))
 
 
 @router.get("/list", summary="List publish tokens")
@@ -123,14 +154,16 @@ async def list_tokens(
 ) -> JSONResponse:
     async with service.db.engine.connect() as conn:
         rows = await store.page(conn, account, paging.starting_id, paging.count, paging.descending)
-    return ok([token_json(r, _base(request)) for r in rows])
+    rtmp = _rtmp_server(request, service)
+    return ok([token_json(r, _base(request), rtmp) for r in rows])
 
 
 @router.get("/{id:int}", summary="Read a publish token")
 async def read_token(
     id: TokenId, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    return ok(token_json(await _found(service, account, id), _base(request)))
+    row = await _found(service, account, id)
+    return ok(token_json(row, _base(request), _rtmp_server(request, service)))
 
 
 @router.put("/{id:int}", summary="Update a publish token")
@@ -143,7 +176,8 @@ async def update_token(
     _check_flags(record, clip)
     async with service.db.transaction() as conn:
         row = await store.update_one(conn, account, id, body.columns())
-    return ok(token_json(found(row, f"Publish token {id}"), _base(request)))
+    rtmp = _rtmp_server(request, service)
+    return ok(token_json(found(row, f"Publish token {id}"), _base(request), rtmp))
 
 
 @router.delete("/{id:int}", summary="Delete a publish token")

@@ -138,6 +138,14 @@ async def add_segment(
     )
 
 
+async def touch(conn: AsyncConnection, broadcast_id: int, now: int) -> None:
+    """A live publisher is still sending, though no segment was cut lately (a long keyframe
+    interval): keep the sweeper from taking the silence for an end."""
+    await conn.execute(
+        update(broadcasts).where(broadcasts.c.id == broadcast_id).values(last_arrival_at=now)
+    )
+
+
 async def untimed(conn: AsyncConnection, broadcast_id: int) -> dict[str, int]:
     """Segments still waiting for a playlist to time them: filename -> arrival (epoch ms)."""
     query = select(segments.c.filename, segments.c.arrived_at).where(

@@ -1,0 +1,279 @@
+"""Live ingest benchmark: the CPU each live 720p30 stream costs the service, beside ffmpeg
+receiving the same streams, and the delay from a frame sent to it being clippable.
+
+The input is a 720p30 H.264 stream (about 2.5 Mb/s, a keyframe every 2 s, no B-frames) with
+48 kHz stereo AAC, encoded once into a cached file. For each of `--streams` streams, one
+`ffmpeg -re -stream_loop -1 -i file -c copy -f <container>` sends it to the service (a real
+`mediahooks serve` process) and another sends it to the baseline, one receiving ffmpeg per
+stream doing the same job without a database:
+`ffmpeg -listen 1 -i <url> -c copy -f segment -segment_time 2 out%05d.ts`.
+Both sides run at once, so they see the same machine; the CPU of each (from /proc, children
+included) over the measured window is divided by the streams and the seconds.
+
+The delay is read from the service's own index: each time a segment becomes clippable, how long
+after the wall-clock time of its last frame (the frame that waited least) and its first (the one
+that waited most). A protocol is a parameter (`--protocol`); RTMP is the one so far.
+
+Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp]``.
+Results are printed and written to bench/results/ingest-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cpu import Window, with_children
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+SECRET = "bench-secret"
+WARMUP_SECONDS = 4
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a protocol's senders and the baseline's receiver are told where to go."""
+
+    name: str
+    container: str  # what the sending ffmpeg muxes into
+    service_url: Callable[[int, str, str], str]  # (port, stream, token)
+    baseline_url: Callable[[int, str], str]  # (port, stream): where ffmpeg -listen waits
+    port_setting: str  # the MEDIAHOOKS_* variable of the service's port
+
+
+PROTOCOLS = {
+    "rtmp": Protocol(
+        name="rtmp",
+        container="flv",
+        service_url=lambda port, stream, token: (
+            f"rtmp://127.0.0.1:{port}/v2/pub/{stream}?token={token}"
+        ),
+        baseline_url=lambda port, stream: f"rtmp://127.0.0.1:{port}/live/{stream}",
+        port_setting="MEDIAHOOKS_RTMP_PORT",
+    ),
+}
+
+
+@dataclass
+class Figures:
+    protocol: str
+    streams: int
+    seconds: float
+    service_cpu_percent_per_stream: float
+    baseline_cpu_percent_per_stream: float
+    ratio: float
+    machine_cpu_percent: float
+    segments_measured: int
+    delay_after_last_frame_ms_median: float
+    delay_after_first_frame_ms_median: float
+
+
+def source_file() -> Path:
+    """The 720p30 stream to send, encoded once (noise keeps the encoder spending its rate)."""
+    path = Path(tempfile.gettempdir()) / "mediahooks-bench" / "live-720p30-2500k.mp4"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print("encoding the 720p30 source once...", file=sys.stderr)
+    subprocess.run(
+        [
+            "ffmpeg", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-t", "30", "-vf", "noise=alls=12:allf=t",
+            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k",
+            "-bufsize", "5000k", "-g", "60", "-bf", "0", "-c:a", "aac", "-b:a", "128k",
+            "-ac", "2", str(path) + ".part.mp4",
+        ],
+        check=True,
+    )  # fmt: skip
+    os.replace(str(path) + ".part.mp4", path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def api(url: str, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        return json.loads(answer.read())["data"]
+
+
+def start_service(
+    data_dir: Path, protocol: Protocol, port: int
+) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "MEDIAHOOKS_DATA_DIR": str(data_dir),
+        "MEDIAHOOKS_API_SECRET": SECRET,
+        "MEDIAHOOKS_LOG_LEVEL": "WARNING",
+        protocol.port_setting: str(port),
+    }
+    command = [sys.executable, "-m", "mediahooks", "serve", "--port", "0"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("READY "):
+            return process, line.split()[1]
+    raise SystemExit("the service did not start")
+
+
+def sender(source: Path, container: str, url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
+         "-i", str(source), "-c", "copy", "-f", container, url],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def baseline_receiver(url: str, directory: Path) -> subprocess.Popen[bytes]:
+    directory.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-listen", "1", "-i", url,
+         "-c", "copy", "-f", "segment", "-segment_time", "2", str(directory / "out%05d.ts")],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+class Delays:
+    """Watches the service's index: when each segment becomes clippable, how long after its
+    last and first frames' wall-clock times."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.seen: set[int] = set()
+        self.after_last: list[float] = []
+        self.after_first: list[float] = []
+
+    def poll(self, record: bool) -> None:
+        with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "select id, start_ms, duration_ms from segments where start_ms is not null"
+            ).fetchall()
+        now = time.time() * 1000
+        for segment_id, start, duration in rows:
+            if segment_id in self.seen:
+                continue
+            self.seen.add(segment_id)
+            if record:
+                self.after_last.append(now - (start + duration))
+                self.after_first.append(now - start)
+
+
+def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
+    source = source_file()
+    with tempfile.TemporaryDirectory(prefix="mediahooks-ingest-") as tmp:
+        work = Path(tmp)
+        port = free_port()
+        service, url = start_service(work / "data", protocol, port)
+        processes: list[subprocess.Popen[Any]] = []
+        try:
+            names = [f"s{n}" for n in range(streams)]
+            token = api(url, "/api/publish_token", {
+                "label": "bench", "streams": [{"streamName": n} for n in names], "clip": True,
+            })["token"]  # fmt: skip
+            baseline_ports = [free_port() for _ in names]
+            receivers = [
+                baseline_receiver(protocol.baseline_url(p, n), work / "baseline" / n)
+                for p, n in zip(baseline_ports, names, strict=True)
+            ]
+            processes += receivers
+            time.sleep(0.5)  # the listeners are up
+            for name, baseline_port in zip(names, baseline_ports, strict=True):
+                processes.append(
+                    sender(source, protocol.container, protocol.service_url(port, name, token))
+                )
+                processes.append(
+                    sender(source, protocol.container, protocol.baseline_url(baseline_port, name))
+                )
+            delays = Delays(work / "data" / "mediahooks.db")
+            time.sleep(1)
+            end_warmup = time.monotonic() + WARMUP_SECONDS
+            while time.monotonic() < end_warmup:
+                delays.poll(record=False)
+                time.sleep(0.02)
+            window = Window({
+                "service": with_children(service.pid),
+                "baseline": with_children(*(r.pid for r in receivers)),
+            })  # fmt: skip
+            window.start()
+            started = time.monotonic()
+            while time.monotonic() - started < seconds:
+                delays.poll(record=True)
+                time.sleep(0.02)
+            used = window.stop()
+            elapsed = time.monotonic() - started
+            dead = [p.args[-1] for p in processes if p.poll() is not None]
+            if dead:
+                raise SystemExit(f"a sender or receiver stopped early: {dead}")
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait()
+            service.terminate()
+            service.wait()
+    service_pct = used["service"] / elapsed / streams * 100
+    baseline_pct = used["baseline"] / elapsed / streams * 100
+    return Figures(
+        protocol=protocol.name,
+        streams=streams,
+        seconds=round(elapsed, 1),
+        service_cpu_percent_per_stream=round(service_pct, 2),
+        baseline_cpu_percent_per_stream=round(baseline_pct, 2),
+        ratio=round(service_pct / baseline_pct, 2) if baseline_pct else float("inf"),
+        machine_cpu_percent=round(used["machine"] / elapsed * 100, 1),
+        segments_measured=len(delays.after_last),
+        delay_after_last_frame_ms_median=round(statistics.median(delays.after_last or [0])),
+        delay_after_first_frame_ms_median=round(statistics.median(delays.after_first or [0])),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="rtmp")
+    parser.add_argument("--streams", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+    figures = run(PROTOCOLS[args.protocol], args.streams, args.seconds)
+    print(
+        f"{figures.protocol}: {figures.streams} live 720p30 streams for {figures.seconds} s\n"
+        f"  CPU per stream: service {figures.service_cpu_percent_per_stream}% of a core, "
+        f"ffmpeg -c copy -f segment {figures.baseline_cpu_percent_per_stream}% "
+        f"(ratio {figures.ratio}x); machine {figures.machine_cpu_percent}%\n"
+        f"  clippable after (median of {figures.segments_measured} segments): "
+        f"{figures.delay_after_last_frame_ms_median} ms after a segment's last frame, "
+        f"{figures.delay_after_first_frame_ms_median} ms after its first"
+    )
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = {**asdict(figures), "machine": platform.machine(), "cpus": os.cpu_count()}
+    (RESULTS_DIR / f"ingest-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
