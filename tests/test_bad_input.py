@@ -321,10 +321,11 @@ ID_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("bad", BAD_IDS)
-async def test_an_id_that_is_not_a_positive_64_bit_integer(
+async def each_id_route(
     api: Api, hook: dict[str, Any], bad: str
-) -> None:
+) -> AsyncIterator[tuple[str, str, int, Any]]:
+    """Every route that takes an id, with ``bad`` in each id parameter in turn: (the parameter,
+    the path, the status, the answer)."""
     for method, template, body in ID_ROUTES:
         for param in ("id", "deliveryId"):
             if "{" + param + "}" not in template:
@@ -332,23 +333,25 @@ async def test_an_id_that_is_not_a_positive_64_bit_integer(
             values = {"id": str(hook["id"]), "deliveryId": "1", param: bad}
             path = template.format(**values)
             status, answer = await send(api, method, path, body)
-            assert status == 400, (method, path, status, answer)
-            assert_rejected(status, answer, 400, param)
+            yield param, f"{method} {path}", status, answer
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+async def test_an_id_that_is_not_a_positive_64_bit_integer(
+    api: Api, hook: dict[str, Any], bad: str
+) -> None:
+    async for param, request, status, answer in each_id_route(api, hook, bad):
+        assert status == 400, (request, status, answer)
+        assert_rejected(status, answer, 400, param)
 
 
 @pytest.mark.parametrize("bad", NOT_IDS)
 async def test_a_path_that_is_not_an_id_is_no_resource(
     api: Api, hook: dict[str, Any], bad: str
 ) -> None:
-    for method, template, body in ID_ROUTES:
-        for param in ("id", "deliveryId"):
-            if "{" + param + "}" not in template:
-                continue
-            values = {"id": str(hook["id"]), "deliveryId": "1", param: bad}
-            path = template.format(**values)
-            status, answer = await send(api, method, path, body)
-            assert status == 404, (method, path, status, answer)
-            assert_rejected(status, answer, 404)
+    async for _, request, status, answer in each_id_route(api, hook, bad):
+        assert status == 404, (request, status, answer)
+        assert_rejected(status, answer, 404)
 
 
 async def test_the_largest_id_is_valid_and_not_found(api: Api, hook: dict[str, Any]) -> None:
