@@ -100,6 +100,10 @@ async def test_nul_characters_are_refused_alike_on_both_databases(api: Api) -> N
         "POST", "/api/publish_token", {"label": "a\u0000b", "streams": [{"streamName": "x"}]}
     )
     assert status == 400 and "NUL" in body["data"]["message"], body
+    status, body = await api.call(
+        "POST", "/api/subscribe_token", {"label": "a\u0000b", "streams": [{"streamName": "x"}]}
+    )
+    assert status == 400 and "NUL" in body["data"]["message"], body
     status, body = await api.call("GET", "/api/v3/media/assets?streamName=a%00b")
     assert status == 400 and "NUL" in body["data"]["message"], body
 

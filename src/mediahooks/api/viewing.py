@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
 from mediahooks.api import playlinks
 from mediahooks.api.auth import Account, ServiceDep
+from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.api.tokens import StreamRule
@@ -30,7 +31,7 @@ Origin = Annotated[str, Field(min_length=1, max_length=256)]
 MAX_LINK_SECONDS = 7 * 86_400
 
 
-class SubscribeTokenCreate(BaseModel):
+class SubscribeTokenCreate(Body):
     model_config = ConfigDict(extra="ignore")
     label: StrictStr = Field(..., min_length=1, max_length=256)
     streams: list[StreamRule] = Field(..., min_length=1, max_length=100)
@@ -38,7 +39,7 @@ class SubscribeTokenCreate(BaseModel):
     expiresOn: datetime | None = None
 
 
-class SubscribeTokenUpdate(BaseModel):
+class SubscribeTokenUpdate(Body):
     model_config = ConfigDict(extra="ignore")
     label: StrictStr | None = Field(None, min_length=1, max_length=256)
     isActive: StrictBool | None = None
@@ -49,12 +50,12 @@ class SubscribeTokenUpdate(BaseModel):
     refreshToken: StrictBool = False
 
 
-class PlaybackSettings(BaseModel):
+class PlaybackSettings(Body):
     model_config = ConfigDict(extra="ignore")
     public: StrictBool
 
 
-class LinkRequest(BaseModel):
+class LinkRequest(Body):
     model_config = ConfigDict(extra="ignore")
     streamName: StrictStr = Field(..., min_length=1, max_length=128)
     startTime: datetime | None = None
