@@ -80,6 +80,7 @@ async def start(
         await asyncio.sleep(0.01)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
     await _start_rtmp(service, host)
+    service.loops.start("viewers", service.viewers.run)
     return Running(server, task, f"http://{host}:{bound_port}", service)
 
 

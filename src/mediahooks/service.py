@@ -18,6 +18,7 @@ from mediahooks.ingest.live import LiveIngest
 from mediahooks.ingest.rtmp import RtmpServer
 from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper
+from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
 from mediahooks.store import accounts
 from mediahooks.store.db import Database
@@ -41,6 +42,8 @@ class Service:
         # Live publishers of every door (the API process opens the RTMP one: `server.start`).
         self.live = LiveIngest(self.db, settings)
         self.rtmp: RtmpServer | None = None
+        # Viewers of this process's playback (its loop runs beside the API: `server.start`).
+        self.viewers = ViewerHooks(self.db, settings)
 
     async def open(self, *, dispatch: bool = True) -> str | None:
         """Migrate, make sure the first account exists, start the background loops (unless

@@ -85,13 +85,8 @@ def _service(request: Request) -> Service:
 
 
 def _viewers(request: Request) -> ViewerHooks:
-    """This process's viewer counter, made on first use (`app.py` stays untouched)."""
-    hooks: ViewerHooks | None = getattr(request.app.state, "viewer_hooks", None)
-    if hooks is None:
-        service = _service(request)
-        hooks = ViewerHooks(service.db, service.settings, service.stopping)
-        request.app.state.viewer_hooks = hooks
-    return hooks
+    """This process's viewer counter (`Service.viewers`)."""
+    return _service(request).viewers
 
 
 async def _grant(

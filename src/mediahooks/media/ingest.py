@@ -87,8 +87,6 @@ class Ingest:
         body: AsyncIterator[bytes],
         remote: str | None = None,
     ) -> None:
-        if not STREAM_NAME.fullmatch(stream):
-            raise IngestError(400, "stream names are 1-128 letters, digits, '.', '_' or '-'")
         if not FILENAME.fullmatch(filename):
             raise IngestError(400, f"{filename!r} is not an acceptable file name")
         suffix = Path(filename).suffix.lower()

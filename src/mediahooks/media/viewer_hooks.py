@@ -3,34 +3,30 @@
 Sessions live in memory (`viewers.Audience`): a deployment of several API processes counts per
 process, so each process reports its own first viewer and its own empty audience. The hooks go
 through the outbox like every other event (signed, retried, in order per stream); they are
-committed by one task per process, in the order the audience changed, so a request never waits
-for a database write. The task starts with the first playback request and stops with the
-service.
+committed by one loop per API process (`run`, under the service's supervisor), in the order the
+audience changed, so a request never waits for a database write; while the database is away the
+hooks wait in order, and the supervisor starts the loop again once it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import deque
 
 from mediahooks import events
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
+from mediahooks.loops import Beat
 from mediahooks.media.viewers import Audience, StreamKey
 from mediahooks.store import outbox
 from mediahooks.store.db import Database
-from mediahooks.store.outage import is_outage
-
-log = logging.getLogger("mediahooks.viewers")
 
 
 class ViewerHooks:
-    def __init__(self, db: Database, settings: Settings, stopping: asyncio.Event) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
-        self.stopping = stopping
         self.audience = Audience(
             session_timeout=settings.viewer_timeout,
             no_viewers_delay=settings.no_viewers_delay,
@@ -40,7 +36,6 @@ class ViewerHooks:
         self.tick = max(0.05, min(1.0, settings.viewer_timeout / 4, settings.no_viewers_delay / 4))
         self.due: deque[tuple[StreamKey, str, int]] = deque()
         self.wake = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
 
     def seen(self, key: StreamKey, session: str) -> None:
         """A viewer of the live stream ``key`` fetched its playlist or a segment."""
@@ -54,31 +49,24 @@ class ViewerHooks:
         for name in names:
             self.due.append((key, name, now_ms()))
             self.wake.set()
-        if self.task is None and not self.stopping.is_set():
-            self.task = asyncio.get_running_loop().create_task(self._run())
 
-    async def _run(self) -> None:
-        while not self.stopping.is_set():
+    async def run(self, beat: Beat) -> None:
+        while True:
             for key, name in self.audience.tick(time.monotonic()):
                 self.due.append((key, name, now_ms()))
             self.wake.clear()  # before sending: what is queued meanwhile wakes the next round
             await self._send()
+            beat()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.tick)
 
     async def _send(self) -> None:
-        while self.due and not self.stopping.is_set():
+        """Commit the due hooks in order; one that meets an outage stays first in line."""
+        while self.due:
             (account, stream), name, at = self.due[0]
             data = events.ViewerData(
                 name=stream, account_id=account, stream_id=f"{account}/{stream}"
             )
-            try:
-                async with self.db.transaction() as conn:
-                    await outbox.emit(conn, account, events.viewer_hook(name, data, at))
-            except Exception as exc:
-                if is_outage(exc):
-                    # Kept, and tried again on the next round: the database comes back.
-                    log.warning("viewer hook %s of %s waits for the database", name, data.stream_id)
-                    return
-                log.exception("viewer hook %s of %s could not be stored", name, data.stream_id)
+            async with self.db.transaction() as conn:
+                await outbox.emit(conn, account, events.viewer_hook(name, data, at))
             self.due.popleft()
