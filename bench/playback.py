@@ -15,7 +15,9 @@ and a plain playlist file, measured in the same run.
 The load generator shares the machine with the servers: on a small machine it is part of what
 is measured, equally for both.
 
-Run: ``python bench/playback.py [--step-seconds 6] [--max-viewers 1600]``.
+Live-edge latency per ingest protocol comes first (`bench/latency.py`, which says how).
+
+Run: ``python bench/playback.py [--step-seconds 6] [--max-viewers 1600] [--latency-seconds 20]``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import aiohttp
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "src"))
 
+import latency  # noqa: E402
 from mediahooks.clock import now_ms  # noqa: E402
 from mediahooks.media import hls, publisher, synthetic  # noqa: E402
 
@@ -141,6 +144,8 @@ async def mirror(live_url: str, folder: Path, stop: asyncio.Event) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.latency_seconds > 0:
+        await latency.run(list(latency.PROTOCOLS), args.latency_seconds)
     data = Path(tempfile.mkdtemp(prefix="bench-playback-"))
     port, static_port = free_port(), free_port()
     env = {
@@ -148,6 +153,7 @@ async def main(args: argparse.Namespace) -> None:
         "MEDIAHOOKS_API_SECRET": SECRET,
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
         "MEDIAHOOKS_IDLE_TIMEOUT": "30",
+        "MEDIAHOOKS_RTMP_PORT": "off",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "mediahooks", "serve", "--port", str(port), "--data-dir", str(data)],
@@ -208,4 +214,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--step-seconds", type=float, default=6.0)
     parser.add_argument("--max-viewers", type=int, default=1600)
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="0 skips it")
     asyncio.run(main(parser.parse_args()))
