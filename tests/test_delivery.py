@@ -26,7 +26,7 @@ from mediahooks.events import sample as sample_hook
 from mediahooks.store import accounts, assets, outbox
 from mediahooks.store import deliveries as store
 from mediahooks.store import webhooks as webhooks_store
-from mediahooks.store.db import DELIVERIES, Database
+from mediahooks.store.db import DELIVERIES, connect
 from mediahooks.store.schema import attempts, deliveries, events
 from mediahooks.store.schema import webhooks as webhooks_table
 from test_webhooks_api import EMBEDDING_URLS
@@ -426,7 +426,7 @@ async def test_overlapping_transactions_fail_alone_and_return_after_their_commit
 ) -> None:
     """On SQLite overlapping transactions share one commit (group commit); on both databases a
     failing one undoes only itself, and every caller continues only once its rows are in."""
-    db = Database(Settings(database_url=database_url).sqlalchemy_url)
+    db = connect(Settings(database_url=database_url).sqlalchemy_url)
     await db.migrate()
     try:
         async with db.transaction() as conn:
@@ -462,7 +462,7 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_loop(
     """Another process holding SQLite's write lock makes a transaction wait asleep: the event
     loop keeps running meanwhile, and the transaction commits once the lock is free."""
     path = tmp_path / "busy.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db = connect(f"sqlite+aiosqlite:///{path}")
     await db.migrate()
     other = sqlite3.connect(path, isolation_level=None)
     try:
@@ -667,7 +667,7 @@ async def test_postgresql_commits_wake_other_processes_once_and_this_one_at_once
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no other processes to tell: a second one polls")
     url = Settings(database_url=database_url).sqlalchemy_url
-    here, there = Database(url), Database(url)
+    here, there = connect(url), connect(url)
     await here.migrate()
     listening = [asyncio.Event(), asyncio.Event()]
     listeners = [
@@ -710,7 +710,7 @@ async def test_a_transaction_cancelled_mid_statement_is_rolled_back_and_says_so(
     """Shutting down cancels work in the middle of a statement: the caller sees the
     cancellation (not a complaint about the connection), nothing of it is kept, and the
     database goes on working."""
-    db = Database(Settings(database_url=database_url).sqlalchemy_url)
+    db = connect(Settings(database_url=database_url).sqlalchemy_url)
     await db.migrate()
     try:
         async with db.transaction() as conn:

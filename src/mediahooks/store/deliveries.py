@@ -36,9 +36,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnClause
 
-from mediahooks.store.db import PgStatement, SqliteStatement, mark_wake
+from mediahooks.store.db import mark_wake
 from mediahooks.store.paging import keyset
+from mediahooks.store.postgres import PgStatement
 from mediahooks.store.schema import DbRow, attempts, deliveries, events, webhooks
+from mediahooks.store.sqlite import SqliteStatement
 from mediahooks.store.webhooks import signing_secrets
 
 PENDING = "pending"
