@@ -16,13 +16,14 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from conftest import Api, ApiFactory, Receiver, eventually
-from mediahooks import signing
 from mediahooks.assets import Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import GONE_REASON
 from mediahooks.events import MediaData, media_hook, new_asset_id
 from mediahooks.events import sample as sample_hook
+from mediahooks.receiver import verify
+from mediahooks.signing import MILLICAST_HEADER
 from mediahooks.store import accounts, assets, outbox
 from mediahooks.store import deliveries as store
 from mediahooks.store import webhooks as webhooks_store
@@ -143,7 +144,7 @@ async def test_retries_keep_the_webhook_id_and_re_sign(api: Api, receiver: Recei
     assert len({r.headers["webhook-id"] for r in got}) == 1
     assert {r.body for r in got} == {got[0].body}
     for r in got:
-        signing.verify(r.body, r.headers, hook["secret"])
+        verify(r.body, r.headers, hook["secret"])
     await settled(api, hook["id"], "succeeded")
     detail = await only_delivery(api, hook["id"])
     assert [a["statusCode"] for a in detail["attemptLog"]] == [500, 500, 200]
@@ -377,9 +378,14 @@ async def test_secret_rotation_signs_with_both_keys_during_grace(
     await api.ok("POST", "/api/webhooks/test/Media")
     (got,) = await receiver.wait_for(1, "/rotating")
     assert len(got.headers["webhook-signature"].split()) == 2
-    signing.verify(got.body, got.headers, hook["secret"])
-    signing.verify(got.body, got.headers, rotated["secret"])
-    signing.verify_millicast(got.body, got.headers["X-Millicast-Signature"], rotated["secret"])
+    verify(got.body, got.headers, hook["secret"])
+    verify(got.body, got.headers, rotated["secret"])
+    verify(
+        got.body,
+        {MILLICAST_HEADER: got.headers["X-Millicast-Signature"]},
+        rotated["secret"],
+        platform=True,
+    )
 
 
 async def test_a_deleted_webhook_gets_nothing_more(api: Api, receiver: Receiver) -> None:

@@ -63,13 +63,6 @@ def test_schedule_parsing() -> None:
         retry.parse_schedule("-1")
 
 
-def test_sustained_failure_disables() -> None:
-    policy = retry.Policy(disable_after=100)
-    assert not retry.should_disable(None, 1000, policy)
-    assert not retry.should_disable(950, 1000, policy)
-    assert retry.should_disable(900, 1000, policy)
-
-
 def test_asset_lifecycle() -> None:
     assert assets.check_transition(None, Status.PROCESSING) == "processing"
     assert assets.check_transition(Status.PROCESSING, Status.COMPLETE) == "completed"
