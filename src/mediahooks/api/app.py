@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mediahooks import __version__, dashboard, metrics
+from mediahooks import __version__, metrics
 from mediahooks.api import (
     assets,
     deliveries,
@@ -30,7 +30,8 @@ from mediahooks.service import Service
 from mediahooks.store import deliveries as delivery_store
 
 
-def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None) -> FastAPI:
+def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()) -> FastAPI:
+    """The API; ``extra`` mounts more on the same app (the dashboard, the demo's receiver)."""
     app = FastAPI(
         title="mediahooks",
         version=__version__,
@@ -69,9 +70,8 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     openapi.mount(app)
-    dashboard.mount(app)
-    if extra is not None:
-        extra(app)
+    for mount in extra:
+        mount(app)
     return NoNul(BodyLimit(TrailingSlash(app), service.settings.max_body_bytes))  # type: ignore[return-value]
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediahooks.media.timeline import NO_TIMELINE, check_range, pieces
 from mediahooks.store import assets, timelines, tokens
 from mediahooks.store.schema import DbRow
+from mediahooks.timeline import NO_TIMELINE, check_range, pieces
 
 
 class ClipRefused(ValueError):
@@ -85,4 +85,3 @@ async def request(
         )
         for piece in found
     ]
-

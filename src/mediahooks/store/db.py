@@ -12,7 +12,7 @@ processes within milliseconds. Polling is only the fallback.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from mediahooks.loops import LoopFactory
-
+# A background loop as the service's supervisor runs it (`loops.LoopFactory`): it calls its
+# argument, the heartbeat, after each round of work.
+Loop = Callable[[Callable[[], None]], Coroutine[Any, Any, None]]
 DELIVERIES, MEDIA = "deliveries", "media"
 TOPICS = (DELIVERIES, MEDIA)
 # What each open transaction gave work to; weak, so a rolled-back one simply drops out.
@@ -56,7 +57,7 @@ class Database:
         ``transaction(durable=False)``, a crash may lose them."""
         raise NotImplementedError
 
-    def loops(self) -> dict[str, LoopFactory]:
+    def loops(self) -> dict[str, Loop]:
         """Background loops this database needs beside the workers (none, unless the dialect
         says so)."""
         return {}

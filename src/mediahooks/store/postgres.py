@@ -17,8 +17,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from mediahooks.loops import Beat, LoopFactory
-from mediahooks.store.db import TOPICS, Database, fixed_values
+from mediahooks.store.db import TOPICS, Database, Loop, fixed_values
 from mediahooks.store.outage import is_outage
 
 log = logging.getLogger("mediahooks.store")
@@ -86,10 +85,10 @@ class PostgresDatabase(Database):
                 raise
             self._committed(conn)
 
-    def loops(self) -> dict[str, LoopFactory]:
+    def loops(self) -> dict[str, Loop]:
         return {"listener": self.listen}
 
-    async def listen(self, beat: Beat) -> None:
+    async def listen(self, beat: Callable[[], None]) -> None:
         """Hear other processes' commits (LISTEN) for as long as the process runs.
 
         On a connection of its own, which nothing else uses: a lost connection (the server
