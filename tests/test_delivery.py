@@ -24,8 +24,7 @@ from mediahooks.events import MediaData, media_hook, new_asset_id
 from mediahooks.events import sample as sample_hook
 from mediahooks.receiver import verify
 from mediahooks.signing import MILLICAST_HEADER
-from mediahooks.store import accounts, assets, outbox
-from mediahooks.store import deliveries as store
+from mediahooks.store import accounts, assets, claims, outbox, verdicts
 from mediahooks.store import webhooks as webhooks_store
 from mediahooks.store.db import DELIVERIES, connect
 from mediahooks.store.schema import attempts, deliveries, events
@@ -509,8 +508,8 @@ async def test_verdicts_keep_each_webhook_health(api_factory: ApiFactory) -> Non
             .values(failing_since=1_000)
         )
 
-    def result(webhook_id: int, ok: bool, disable_reason: str | None = None) -> store.Result:
-        return store.Result(
+    def result(webhook_id: int, ok: bool, disable_reason: str | None = None) -> verdicts.Result:
+        return verdicts.Result(
             delivery_id=delivery_of[webhook_id],
             webhook_id=webhook_id,
             attempt={
@@ -543,7 +542,7 @@ async def test_verdicts_keep_each_webhook_health(api_factory: ApiFactory) -> Non
         result(gone, False, GONE_REASON),
     ]
     async with db.statements() as conn:
-        await store.record(conn, "w", batch, 5_000, disable_for_ms=100, disable_after_ms=2_000)
+        await verdicts.record(conn, "w", batch, 5_000, disable_for_ms=100, disable_after_ms=2_000)
     async with db.transaction() as conn:
         health = {
             r.id: r
@@ -619,8 +618,8 @@ async def test_a_claim_under_a_backlog_takes_the_oldest_heads_within_each_webhoo
             await outbox.emit(conn, account, hook)
     async with db.statements() as conn:
         if db.is_postgres:
-            await store.keep_statistics(conn)
-        claimed = await store.claim(conn, "w", now_ms(), 100, 5, 10_000, {ids[0]: 2})
+            await claims.keep_statistics(conn)
+        claimed = await claims.claim(conn, "w", now_ms(), 100, 5, 10_000, {ids[0]: 2})
     per_webhook = {w: [c.id for c in claimed if c.webhook_id == w] for w in ids}
     assert [len(per_webhook[w]) for w in ids] == [3, 5, 5]
     async with db.engine.connect() as conn:
@@ -653,11 +652,11 @@ async def test_postgresql_statistics_are_kept_fresh_for_the_claim(
     async def analyzed() -> bool:
         # A server's activity counters reach the statistics views within a second or so.
         async with db.statements() as conn:
-            return await store.keep_statistics(conn)
+            return await claims.keep_statistics(conn)
 
     await eventually(analyzed)
     async with db.statements() as conn:
-        assert not await store.keep_statistics(conn)  # fresh now: nothing to do
+        assert not await claims.keep_statistics(conn)  # fresh now: nothing to do
         known = await conn.execute(
             text("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass")
         )

@@ -29,7 +29,7 @@ class Policy:
     jitter: float = 0.2
     retry_after_cap: float = 3600.0
     # A webhook failing without a single success for this long is disabled for `disable_for`
-    # (decided where verdicts are written, in one statement: `store.deliveries.record`).
+    # (decided where verdicts are written, in one statement: `store.verdicts.record`).
     disable_after: float = 5 * 86400.0
     disable_for: float = 86400.0
 

@@ -27,7 +27,7 @@ from mediahooks.api import (
 from mediahooks.clock import now_ms
 from mediahooks.media.ingest import Ingest
 from mediahooks.service import Service
-from mediahooks.store import deliveries as delivery_store
+from mediahooks.store import claims
 
 
 def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()) -> FastAPI:
@@ -64,7 +64,7 @@ def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()
     async def prometheus(request: Request) -> PlainTextResponse:
         now = now_ms()
         async with service.db.engine.connect() as conn:
-            pending, oldest_due = await delivery_store.backlog(conn, now)
+            pending, oldest_due = await claims.backlog(conn, now)
         metrics.PENDING.set(pending)
         metrics.OLDEST_DUE_AGE.set(0 if oldest_due is None else (now - oldest_due) / 1000)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -219,7 +219,7 @@ def _engine(url: str, pool_size: int = 10, synchronous_commit: str = "on") -> As
     # asyncpg prepares every statement and PostgreSQL plans it once for any values where that
     # costs no more (a verdict's UPDATE, run for each attempt): planning every execution cost
     # the server a tenth of its time. The claim's walk has the same good plan either way, once
-    # the table has statistics (`deliveries.keep_statistics`).
+    # the table has statistics (`claims.keep_statistics`).
     settings = {"synchronous_commit": synchronous_commit}
     # AUTOCOMMIT: SQLAlchemy leaves transactions alone. `PostgresDatabase.transaction` opens
     # them on the driver, so statements run straight on it (`PgStatement`) share them; a
