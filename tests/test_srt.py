@@ -9,7 +9,6 @@ import asyncio
 import io
 import logging
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import av
