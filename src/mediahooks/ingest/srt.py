@@ -44,7 +44,10 @@ ROUND_SECONDS = 0.02  # the thread hands bytes over at most this often
 WAIT_MS = 100  # longest wait in libsrt's epoll: how soon the thread sees commands and the stop
 PAUSE_AT = 32  # batches handed over but not yet fed: the socket is read no further
 RESUME_AT = 8
-SILENCE_MS = 10_000  # a caller silent this long is dropped (SRTO_PEERIDLETIMEO)
+SILENCE_MS = 5_000  # a caller silent this long is dropped (SRTO_PEERIDLETIMEO, libsrt's default)
+# libsrt's own log goes to stderr; keep its errors, not its warnings (each refusal would be one,
+# without the stream or the reason, which this door logs itself).
+_LIBSRT_LOG_LEVEL = 3  # syslog's LOG_ERR
 BACKLOG = 64
 # A caller let in by the callback whose handshake has not completed this long after was refused
 # by libsrt itself; with the streamid accepted, that is an encryption mismatch.
@@ -114,6 +117,7 @@ class SrtServer:
 
     def _open(self, host: str, port: int) -> None:
         srt = self._srt = libsrt.load()
+        srt.log_level(_LIBSRT_LOG_LEVEL)
         sock = srt.socket()
         try:
             srt.set_int(sock, libsrt.SRTO_TRANSTYPE, libsrt.SRTT_LIVE)
