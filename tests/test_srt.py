@@ -8,6 +8,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import signal
+import socket
+import struct
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -206,6 +211,14 @@ async def test_a_token_deleted_after_the_copy_was_made_is_refused_by_the_databas
     assert await broadcasts_of(api, "cam") == []
 
 
+def induction(socket_id: int) -> bytes:
+    """The first packet of an SRT caller's handshake (a control packet, type 0: handshake;
+    INDUCTION, version 4): what a half-open caller sends before it goes silent."""
+    header = struct.pack("!IIII", 0x8000_0000, 0, 0, 0)
+    body = struct.pack("!IHHIIIiII", 4, 0, 2, 1234, 1500, 8192, 1, socket_id, 0) + bytes(16)
+    return header + body
+
+
 async def test_a_stream_already_live_is_refused_and_the_live_one_goes_on(
     api: Api, receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -219,6 +232,17 @@ async def test_a_stream_already_live_is_refused_and_the_live_one_goes_on(
         return await segments_of(api, "cam") >= 2
 
     await eventually(segmented)
+    # Garbage, and a handshake begun and never finished, on the same port.
+    assert api.service.srt is not None
+    door = ("127.0.0.1", api.service.srt.port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        for _ in range(50):
+            udp.sendto(os.urandom(1316), door)
+        udp.sendto(b"GET / HTTP/1.1\r\n\r\n", door)
+        udp.sendto(induction(0x1234), door)
+        answer, _ = udp.recvfrom(2048)  # the listener answers the induction, then waits
+        assert answer[0] & 0x80 and len(answer) >= 64
     code, _ = await (await Publisher.start(ffmpeg(url, 3))).finish(timeout=20)
     assert code != 0
     assert any("already live" in r and "'cam'" in r for r in refusals(caplog))
@@ -271,3 +295,31 @@ async def test_the_token_answer_and_its_passphrase_field(api: Api) -> None:
         "PUT", path, {"srtPassphrase": SECRET, "displaySrtPassphrase": False}
     )
     assert status == 400 and "displaySrtPassphrase" in body["data"]["message"] + str(body)
+
+
+async def test_a_caller_killed_mid_stream_ends_its_broadcast_with_what_it_sent(
+    api: Api, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A killed caller says nothing: libsrt notices its silence (5 s) and the broadcast ends
+    with everything up to its last keyframe."""
+    await subscribe(api, receiver)
+    tok = await token(api, "cam", record=True)
+    caller = await Publisher.start(ffmpeg(srt_url(api, f"cam?t={tok['token']}"), 60))
+
+    async def segmented() -> bool:
+        return await segments_of(api, "cam") >= 4
+
+    await eventually(segmented, timeout=30)
+    caller.process.send_signal(signal.SIGKILL)
+    killed = time.time() * 1000
+    await caller.process.wait()
+
+    async def ended() -> bool:
+        return feeds_of(receiver, "cam") == ["started", "ended"]
+
+    await eventually(ended, timeout=15)
+    lo, _ = await coverage(api, "cam")
+    duration, codecs = await probe(await recorded(api, receiver, tok), tmp_path)
+    assert codecs == BOTH
+    sent = (killed - lo) / 1000
+    assert sent - 2 * GOP - 0.5 <= duration <= sent + 0.5

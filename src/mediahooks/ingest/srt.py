@@ -293,17 +293,21 @@ class SrtServer:
                 )
 
     def _accept(self, srt: libsrt.Srt) -> None:
-        while (accepted := srt.accept(self._listener)) is not None:
-            sock, _ = accepted
-            admitted = self._admitted.pop(sock, None)
-            if admitted is None:  # let in without a decision: cannot happen, refuse anyway
-                srt.close(sock)
-                continue
-            caller = _Caller(sock, admitted[0])
-            self._reading[sock] = caller
-            assert self._loop is not None
-            with contextlib.suppress(RuntimeError):  # the loop is gone: the process is ending
-                self._loop.call_soon_threadsafe(self._admit, caller)
+        """One caller per round: the listener stays ready while more wait (asking once too
+        often costs an error line in libsrt's log)."""
+        accepted = srt.accept(self._listener)
+        if accepted is None:
+            return
+        sock, _ = accepted
+        admitted = self._admitted.pop(sock, None)
+        if admitted is None:  # let in without a decision: cannot happen, refuse anyway
+            srt.close(sock)
+            return
+        caller = _Caller(sock, admitted[0])
+        self._reading[sock] = caller
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the process is ending
+            self._loop.call_soon_threadsafe(self._admit, caller)
 
     def _read(
         self, srt: libsrt.Srt, caller: _Caller, buffer: ctypes.Array[ctypes.c_char]
