@@ -355,6 +355,16 @@ class SrtServer:
                 )
                 self._commands.put(("close", caller.sock))
                 return
+            except Exception as exc:  # the database away: the caller may try again later
+                log.warning(
+                    "srt: %s for %r closed: its token could not be checked (%s: %s)",
+                    admission.remote,
+                    admission.stream,
+                    type(exc).__name__,
+                    exc,
+                )
+                self._commands.put(("close", caller.sock))
+                return
             self._commands.put(("read", caller.sock))
             while (data := await caller.batches.get()) is not None:
                 await caller.session.feed(data)
