@@ -19,7 +19,7 @@ from urllib.parse import quote
 import av
 import pytest
 
-from conftest import Api, Receiver, eventually
+from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks.clock import iso
 from mediahooks.ingest.streamid import srt_token
 from test_media import fetch, hooks_for, token
@@ -195,11 +195,12 @@ async def test_wrong_token_stream_and_streamid_are_refused_with_the_reason(
 
 
 async def test_a_token_deleted_after_the_copy_was_made_is_refused_by_the_database(
-    api: Api, caplog: pytest.LogCaptureFixture
+    api_factory: ApiFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The listen callback decides from an in-memory copy of the tokens; the database has the
-    last word after the handshake."""
+    """The listen callback decides from an in-memory copy of the tokens (read again only
+    hourly here); the database has the last word after the handshake."""
     caplog.set_level(logging.INFO, "mediahooks.srt")
+    api = await api_factory(srt_token_refresh=3600)
     tok = await token(api, "cam")
     await api.ok("DELETE", f"/api/publish_token/{tok['id']}")
     assert api.service.known_tokens.get(tok["token"]) is not None  # the copy still has it

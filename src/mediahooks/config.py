@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # API's).
     srt_port: int | None = Field(10000, ge=0, le=65535)
     srt_host: str | None = None
+    # How often the SRT door's in-memory copy of the publish tokens is read again.
+    srt_token_refresh: float = Field(2.0, gt=0)
     # Live publishers (RTMP, SRT and other packet-stream doors) one process takes at once.
     max_publishers: int = Field(100, ge=1)
 

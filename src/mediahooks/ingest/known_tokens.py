@@ -3,9 +3,9 @@
 libsrt asks whether to accept a caller from its own thread, before the handshake completes, and
 wants the answer (and the passphrase the caller must encrypt with) at once: it cannot wait for
 the event loop or the database. So the door decides from this copy, refreshed by a supervised
-loop every `REFRESH_SECONDS` and told at once of the tokens this process creates or changes.
-The copy may be stale (a token deleted a moment ago, one made by another process): after the
-handshake the door always checks the token against the database again.
+loop (every 2 s: `MEDIAHOOKS_SRT_TOKEN_REFRESH`) and told at once of the tokens this process
+creates or changes. The copy may be stale (a token deleted a moment ago, one made by another
+process): after the handshake the door always checks the token against the database again.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from mediahooks.loops import Beat
 from mediahooks.store import tokens
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
-
-REFRESH_SECONDS = 2.0
 
 
 class KnownTokens:
@@ -47,9 +45,9 @@ class KnownTokens:
         self._rows = rows
         self.loaded = True
 
-    async def run(self, db: Database, beat: Beat) -> None:
-        """The supervised loop (`service.loops`): refresh, beat, wait, again."""
+    async def run(self, db: Database, beat: Beat, every: float) -> None:
+        """The supervised loop (`service.loops`): refresh, beat, wait ``every`` seconds, again."""
         while True:
             await self.refresh(db)
             beat()
-            await asyncio.sleep(REFRESH_SECONDS)
+            await asyncio.sleep(every)

@@ -40,7 +40,7 @@ from mediahooks.store import tokens
 
 log = logging.getLogger("mediahooks.srt")
 
-ROUND_SECONDS = 0.02  # the thread hands bytes over at most this often
+ROUND_SECONDS = 0.05  # the thread hands bytes over at most this often
 WAIT_MS = 100  # longest wait in libsrt's epoll: how soon the thread sees commands and the stop
 PAUSE_AT = 32  # batches handed over but not yet fed: the socket is read no further
 RESUME_AT = 8
