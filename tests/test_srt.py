@@ -324,3 +324,24 @@ async def test_a_caller_killed_mid_stream_ends_its_broadcast_with_what_it_sent(
     assert codecs == BOTH
     sent = (killed - lo) / 1000
     assert sent - 2 * GOP - 0.5 <= duration <= sent + 0.5
+
+
+async def test_callers_past_the_publisher_limit_are_refused(
+    api_factory: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "mediahooks.srt")
+    api = await api_factory(max_publishers=1)
+    tok = await token(api, "one", "two")
+    live = await Publisher.start(ffmpeg(srt_url(api, f"one?t={tok['token']}"), 6))
+
+    async def segmented() -> bool:
+        return await segments_of(api, "one") >= 1
+
+    await eventually(segmented)
+    code, _ = await (
+        await Publisher.start(ffmpeg(srt_url(api, f"two?t={tok['token']}"), 3))
+    ).finish(20)
+    assert code != 0
+    assert any("1 publishers at once" in r and "'two'" in r for r in refusals(caplog))
+    assert (await live.finish())[0] == 0
+    assert await broadcasts_of(api, "two") == []
