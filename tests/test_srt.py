@@ -345,3 +345,12 @@ async def test_callers_past_the_publisher_limit_are_refused(
     assert any("1 publishers at once" in r and "'two'" in r for r in refusals(caplog))
     assert (await live.finish())[0] == 0
     assert await broadcasts_of(api, "two") == []
+
+
+async def test_srt_off_leaves_the_door_shut_and_the_answer_without_it(
+    api_factory: ApiFactory,
+) -> None:
+    api = await api_factory(srt_port="off")
+    assert api.service.srt is None
+    tok = await token(api, "cam")
+    assert "srt" not in tok["publish"] and "rtmp" in tok["publish"]
