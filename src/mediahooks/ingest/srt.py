@@ -56,6 +56,7 @@ _MESSAGE = 1500  # more than one SRT live payload (1456 at most)
 _REFUSED = {
     "token": libsrt.SRT_REJX_UNAUTHORIZED,
     "stream": libsrt.SRT_REJX_FORBIDDEN,
+    "access": libsrt.SRT_REJX_FORBIDDEN,
     "live": libsrt.SRT_REJX_CONFLICT,
     "busy": libsrt.SRT_REJX_OVERLOAD,
     "codec": libsrt.SRT_REJX_NOTSUP_MEDIA,
@@ -70,7 +71,8 @@ class Admission:
     stream: str
     token: str
     passphrase: str | None
-    remote: str
+    remote: str  # host:port, for the log
+    host: str  # the caller's address alone
 
 
 @dataclass
@@ -167,7 +169,7 @@ class SrtServer:
         if passphrase is not None:
             self._srt.set_text(sock, libsrt.SRTO_PASSPHRASE, passphrase)
         self._admitted[sock] = (
-            Admission(stream, found.token, passphrase, remote),
+            Admission(stream, found.token, passphrase, remote, host),
             time.monotonic(),
         )
         return 0
