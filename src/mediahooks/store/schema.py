@@ -160,6 +160,8 @@ publish_tokens = Table(
     Column("clip", Boolean, nullable=False),
     # Viewers need a subscribe token (or a signed playback link) to watch its streams.
     Column("subscribe_requires_auth", Boolean, nullable=False, server_default="0"),
+    # SRT callers publishing with this token must encrypt with this passphrase (NULL: none).
+    Column("srt_passphrase", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger),
