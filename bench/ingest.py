@@ -17,14 +17,28 @@ that waited most). A protocol is a parameter (`--protocol rtmp|srt`). SRT's rece
 packet for its latency (120 ms by default, the larger of the two sides' settings) before the
 application gets it, in the service and in the baseline alike: that delay is SRT's, not ours.
 
-Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt]``.
-Results are printed and written to bench/results/ingest-<timestamp>.json.
+Capacity (`--capacity`): how many such streams the service takes on this machine while its API
+answers with a p99 under 100 ms. Streams are added in steps (`--steps`, the earlier ones keep
+running); at each step, after a warm-up, a client measures the API for `--seconds`: ten
+`GET /api/v3/media/assets` a second and one clip request (`POST /api/v3/media/assets`, the last
+few seconds of a stream, so clips are really cut). A step passes when the p99 is under 100 ms
+and every stream kept up: the media indexed for it during the window covers at least
+`KEEP_UP` of the window (a stream the service cannot follow falls behind or loses frames).
+The capacity is the last step passed. Beside it, in the same run, ffmpeg receiving `--streams`
+streams (as above) gives its CPU per stream, and both sides' CPU-bound ceiling: the machine's
+cores over the CPU per stream (ffmpeg has no API, so that is the figure that compares).
+
+Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt]``, or
+``python bench/ingest.py --capacity [--steps 2,4,8,...] [--seconds 15]``.
+Results are printed and written to bench/results/ingest-<timestamp>.json
+(ingest-capacity-<timestamp>.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import socket
@@ -33,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -48,6 +63,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 SECRET = "bench-secret"
 WARMUP_SECONDS = 4
+P99_LIMIT_MS = 100.0
+KEEP_UP = 0.85  # segments are about 1 s: one either side of a 15 s window is 7%
+LISTS_PER_SECOND = 10
+CLIP_SECONDS = 4  # each clip request: the stream's last few seconds
 
 
 @dataclass(frozen=True)
@@ -139,13 +158,14 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def api(url: str, path: str, body: dict[str, Any]) -> Any:
+def api(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """A call to the service's API (GET without a body, else POST); its `data`."""
     request = urllib.request.Request(
         url + path,
-        data=json.dumps(body).encode(),
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request) as answer:
+    with urllib.request.urlopen(request, timeout=30) as answer:
         return json.loads(answer.read())["data"]
 
 
@@ -280,13 +300,247 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
     )
 
 
+@dataclass
+class Step:
+    streams: int
+    seconds: float
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    slowest_keeping_up: float  # the least media indexed for a stream over the window, / window
+    service_cpu_percent_per_stream: float
+    machine_cpu_percent: float
+    passed: bool
+
+
+@dataclass
+class Capacity:
+    protocol: str
+    capacity_streams: int
+    steps: list[Step]
+    baseline_streams: int
+    baseline_cpu_percent_per_stream: float
+    service_cpu_percent_per_stream: float  # at the capacity step (or the first, if none passed)
+    service_cpu_bound_streams: float
+    baseline_cpu_bound_streams: float
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; a request that failed counts as infinitely slow."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("inf")
+    return ordered[min(len(ordered), max(1, math.ceil(len(ordered) * pct / 100))) - 1]
+
+
+class ApiLoad:
+    """A client in its own thread: ten listings and one clip request a second, each timed."""
+
+    def __init__(self, url: str, names: list[str]) -> None:
+        self.url = url
+        self.names = names
+        self.latencies: list[float] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        tick, n = time.monotonic(), 0
+        while not self._stop.is_set():
+            if n % LISTS_PER_SECOND == 0:
+                now = datetime.now(UTC)
+                start = now.timestamp() - CLIP_SECONDS - 1
+                stream = self.names[(n // LISTS_PER_SECOND) % len(self.names)]
+                self._timed("/api/v3/media/assets", {
+                    "streamName": stream,
+                    "startTime": datetime.fromtimestamp(start, UTC).isoformat(),
+                    "stopTime": datetime.fromtimestamp(start + CLIP_SECONDS, UTC).isoformat(),
+                })  # fmt: skip
+            self._timed("/api/v3/media/assets?limit=25&desc=true&sort=startTime", None)
+            n += 1
+            tick += 1 / LISTS_PER_SECOND
+            self._stop.wait(max(0.0, tick - time.monotonic()))
+
+    def _timed(self, path: str, body: dict[str, Any] | None) -> None:
+        began = time.perf_counter()
+        try:
+            api(self.url, path, body)
+        except OSError:  # urllib's HTTPError and URLError included
+            self.errors += 1
+            self.latencies.append(float("inf"))
+            return
+        self.latencies.append((time.perf_counter() - began) * 1000)
+
+
+def media_indexed(database: Path, since_ms: int, until_ms: int) -> dict[str, int]:
+    """Per stream, the milliseconds of media in segments indexed between the two times."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "select b.stream_name, sum(s.duration_ms) from segments s"
+            " join broadcasts b on b.id = s.broadcast_id"
+            " where s.arrived_at >= ? and s.arrived_at < ? group by b.stream_name",
+            (since_ms, until_ms),
+        ).fetchall()
+    return {name: int(total or 0) for name, total in rows}
+
+
+def baseline_cpu(
+    protocol: Protocol, source: Path, streams: int, seconds: float, work: Path
+) -> float:
+    """ffmpeg receiving ``streams`` streams alone: its CPU per stream (percent of a core)."""
+    processes: list[subprocess.Popen[Any]] = []
+    try:
+        names = [f"b{n}" for n in range(streams)]
+        ports = [free_port(protocol.transport) for _ in names]
+        receivers = [
+            baseline_receiver(protocol.baseline_input(p, n), work / "baseline" / n)
+            for p, n in zip(ports, names, strict=True)
+        ]
+        processes += receivers
+        time.sleep(0.5)
+        for name, port in zip(names, ports, strict=True):
+            processes.append(sender(source, protocol.container, protocol.baseline_url(port, name)))
+        time.sleep(1 + WARMUP_SECONDS)
+        window = Window({"baseline": with_children(*(r.pid for r in receivers))})
+        window.start()
+        started = time.monotonic()
+        time.sleep(seconds)
+        used = window.stop()
+        elapsed = time.monotonic() - started
+        if any(p.poll() is not None for p in processes):
+            raise SystemExit("a baseline sender or receiver stopped early")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
+    return used["baseline"] / elapsed / streams * 100
+
+
+def capacity(
+    protocol: Protocol, steps: list[int], seconds: float, baseline_streams: int
+) -> Capacity:
+    source = source_file()
+    cores = os.cpu_count() or 1
+    results: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix="mediahooks-capacity-") as tmp:
+        work = Path(tmp)
+        baseline_pct = baseline_cpu(protocol, source, baseline_streams, seconds, work)
+        port = free_port(protocol.transport)
+        service, url = start_service(work / "data", protocol, port)
+        senders: list[subprocess.Popen[Any]] = []
+        try:
+            names = [f"s{n}" for n in range(max(steps))]
+            token = api(url, "/api/publish_token", {
+                "label": "bench", "streams": [{"streamName": n} for n in names], "clip": True,
+            })["token"]  # fmt: skip
+            for streams in steps:
+                for name in names[len(senders) : streams]:
+                    url_ = protocol.service_url(port, name, token)
+                    senders.append(sender(source, protocol.container, url_))
+                time.sleep(1 + WARMUP_SECONDS)
+                step = measure_step(url, service.pid, work, names[:streams], seconds)
+                results.append(step)
+                print(
+                    f"  {step.streams:3d} streams: API p99 {step.p99_ms:.0f} ms "
+                    f"(p50 {step.p50_ms:.0f}, {step.requests} requests, {step.errors} failed), "
+                    f"slowest stream kept {step.slowest_keeping_up:.0%} of real time, "
+                    f"service {step.service_cpu_percent_per_stream}% of a core per stream, "
+                    f"machine {step.machine_cpu_percent}%",
+                    file=sys.stderr,
+                )
+                if not step.passed:
+                    break
+                if any(p.poll() is not None for p in senders):
+                    raise SystemExit("a sender stopped early")
+        finally:
+            for process in senders:
+                process.terminate()
+            for process in senders:
+                process.wait()
+            service.terminate()
+            service.wait()
+    passed = [s for s in results if s.passed]
+    at = passed[-1] if passed else results[0]
+    service_pct = at.service_cpu_percent_per_stream
+    return Capacity(
+        protocol=protocol.name,
+        capacity_streams=passed[-1].streams if passed else 0,
+        steps=results,
+        baseline_streams=baseline_streams,
+        baseline_cpu_percent_per_stream=round(baseline_pct, 2),
+        service_cpu_percent_per_stream=service_pct,
+        service_cpu_bound_streams=round(cores * 100 / service_pct, 1) if service_pct else 0,
+        baseline_cpu_bound_streams=round(cores * 100 / baseline_pct, 1) if baseline_pct else 0,
+    )
+
+
+def measure_step(url: str, service_pid: int, work: Path, names: list[str], seconds: float) -> Step:
+    load = ApiLoad(url, names)
+    window = Window({"service": with_children(service_pid)})
+    since = int(time.time() * 1000)
+    window.start()
+    started = time.monotonic()
+    load.start()
+    time.sleep(seconds)
+    load.stop()
+    used = window.stop()
+    elapsed = time.monotonic() - started
+    until = int(time.time() * 1000)
+    indexed = media_indexed(work / "data" / "mediahooks.db", since, until)
+    slowest = min(indexed.get(n, 0) for n in names) / (until - since)
+    p99 = percentile(load.latencies, 99)
+    return Step(
+        streams=len(names),
+        seconds=round(elapsed, 1),
+        requests=len(load.latencies),
+        errors=load.errors,
+        p50_ms=round(percentile(load.latencies, 50), 1),
+        p99_ms=round(p99, 1),
+        slowest_keeping_up=round(slowest, 3),
+        service_cpu_percent_per_stream=round(used["service"] / elapsed / len(names) * 100, 2),
+        machine_cpu_percent=round(used["machine"] / elapsed * 100, 1),
+        passed=p99 < P99_LIMIT_MS and slowest >= KEEP_UP,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="rtmp")
     parser.add_argument("--streams", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--capacity", action="store_true", help="step streams up (see above)")
+    parser.add_argument("--steps", default="2,4,8,12,16,24,32,48,64")
     args = parser.parse_args()
-    figures = run(PROTOCOLS[args.protocol], args.streams, args.seconds)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    machine = {"machine": platform.machine(), "cpus": os.cpu_count()}
+    if args.capacity:
+        steps = sorted({int(n) for n in args.steps.split(",")})
+        found = capacity(PROTOCOLS[args.protocol], steps, args.seconds or 15, args.streams)
+        print(
+            f"{found.protocol}: the service takes {found.capacity_streams} live 720p30 streams "
+            f"with the API's p99 under {P99_LIMIT_MS:.0f} ms (steps {steps})\n"
+            f"  CPU per stream: service {found.service_cpu_percent_per_stream}% of a core "
+            f"(at that step), ffmpeg -c copy -f segment {found.baseline_cpu_percent_per_stream}% "
+            f"({found.baseline_streams} streams, same run)\n"
+            f"  CPU-bound ceiling on {os.cpu_count()} cores: service "
+            f"{found.service_cpu_bound_streams} streams, ffmpeg {found.baseline_cpu_bound_streams}"
+        )
+        record = {**asdict(found), **machine}
+        (RESULTS_DIR / f"ingest-capacity-{stamp}.json").write_text(
+            json.dumps(record, indent=2) + "\n"
+        )
+        return
+    figures = run(PROTOCOLS[args.protocol], args.streams, args.seconds or 30)
     print(
         f"{figures.protocol}: {figures.streams} live 720p30 streams for {figures.seconds} s\n"
         f"  CPU per stream: service {figures.service_cpu_percent_per_stream}% of a core, "
@@ -296,9 +550,7 @@ def main() -> None:
         f"{figures.delay_after_last_frame_ms_median} ms after a segment's last frame, "
         f"{figures.delay_after_first_frame_ms_median} ms after its first"
     )
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    record = {**asdict(figures), "machine": platform.machine(), "cpus": os.cpu_count()}
+    record = {**asdict(figures), **machine}
     (RESULTS_DIR / f"ingest-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 

@@ -185,18 +185,14 @@ class _Connection:
                 await self._gather()
 
     async def _gather(self) -> None:
-        """Let the publisher's next media pile up in the socket for `GATHER_SECONDS`. The socket
-        is left alone when it is already paused (the reader's own back-pressure)."""
+        """Let the publisher's next media pile up in the socket for `GATHER_SECONDS`. A socket
+        the reader has paused (its buffer is full: we are behind) is read again at once."""
         transport = self.writer.transport
-        pause = isinstance(transport, asyncio.ReadTransport) and transport.is_reading()
-        if pause:
-            assert isinstance(transport, asyncio.ReadTransport)
+        if isinstance(transport, asyncio.ReadTransport) and transport.is_reading():
             transport.pause_reading()
-        try:
-            await asyncio.sleep(GATHER_SECONDS)
-        finally:
-            if pause:
-                assert isinstance(transport, asyncio.ReadTransport)
+            try:
+                await asyncio.sleep(GATHER_SECONDS)
+            finally:
                 transport.resume_reading()
 
     async def _flush(self) -> None:
