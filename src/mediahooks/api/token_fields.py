@@ -209,6 +209,7 @@ class TokenUpdate(TokenSettings):
     """`PUT /api/publish_token/{id}` and `/api/v2/publish_token/{id}`: every field optional, by
     its v2 name or (v1) its `update...` name."""
 
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"minProperties": 1})
     label: StrictStr | None = Field(None, min_length=1, max_length=256)
     isActive: StrictBool | None = None
     refreshToken: StrictBool | None = Field(
