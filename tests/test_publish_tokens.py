@@ -224,6 +224,37 @@ async def test_the_documented_updates(api: Api) -> None:
     assert (await put_segment(api, simple["token"], "container1"))[0] == 403
 
 
+async def test_streams_removed_the_way_the_platform_clients_send_them(api: Api) -> None:
+    # The official Python and Node clients send {streamName, isRegex} objects, not names.
+    tok = await create(
+        api,
+        streams=[
+            {"streamName": "cam", "isRegex": False},
+            {"streamName": "cam", "isRegex": True},
+            {"streamName": "studio-[0-9]", "isRegex": True},
+            {"streamName": "hall", "isRegex": False},
+        ],
+    )
+    after = await api.ok(
+        "PUT",
+        f"/api/publish_token/{tok['id']}",
+        {
+            "removeTokenStreams": [
+                {"streamName": "cam", "isRegex": True},
+                {"streamName": "studio-[0-9]"},
+                "hall",
+            ]
+        },
+    )
+    assert after["streams"] == [{"streamName": "cam", "isRegex": False}]
+    status, body = await api.call(
+        "PUT",
+        f"/api/publish_token/{tok['id']}",
+        {"removeTokenStreams": [{"streamName": "cam", "isRegex": True}]},
+    )
+    assert "does not have: ['cam']" in assert_fail(status, body, 400)
+
+
 V1_V2 = [
     ("updateAllowedOrigins", "allowedOrigins", ["https://a.example.com"]),
     ("updateAllowedIpAddresses", "allowedIpAddresses", ["10.0.0.0/8", "::1"]),
@@ -445,6 +476,11 @@ async def test_bad_list_queries_are_refused(api: Api, query: str, field: str) ->
         ({"removeTokenStreams": ["nope"]}, "removeTokenStreams", "does not have"),
         ({"removeTokenStreams": ["cam"]}, "removeTokenStreams", "at least one stream"),
         ({"removeTokenStreams": "cam"}, "removeTokenStreams", "list"),
+        (
+            {"removeTokenStreams": [{"isRegex": True}]},
+            "removeTokenStreams.0.streamName",
+            "required",
+        ),
         ({"expiresOn": "2001-01-01T00:00:00Z"}, "expiresOn", "in the future"),
         ({"expiresOn": "soon"}, "expiresOn", "datetime"),
         ({"allowedCountries": ["USA"]}, "allowedCountries.0", "two-letter"),

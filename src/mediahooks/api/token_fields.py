@@ -15,11 +15,13 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -72,6 +74,44 @@ class StreamRule(Body):
             if reason:
                 raise ValueError(f"streamName {reason}")
         return self
+
+
+class RemovedStream(Body):
+    """A stream rule to remove, as the platform's clients send it (the documented form is the
+    bare name): ``isRegex`` given, only the rule of that kind goes."""
+
+    model_config = ConfigDict(extra="ignore")
+    streamName: StrictStr = Field(..., min_length=1, max_length=128)
+    isRegex: StrictBool | None = None
+
+    def removes(self, rule: dict[str, Any]) -> bool:
+        if rule["streamName"] != self.streamName:
+            return False
+        return self.isRegex is None or rule["isRegex"] == self.isRegex
+
+
+def _as_rule(value: Any) -> Any:
+    return {"streamName": value} if isinstance(value, str) else value
+
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": 128}
+# A name (the documented form) or a rule: one model validates both, so an error names the field.
+Removal = Annotated[
+    RemovedStream,
+    BeforeValidator(_as_rule),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _NAME,
+                {
+                    "type": "object",
+                    "properties": {"streamName": _NAME, "isRegex": {"type": "boolean"}},
+                    "required": ["streamName"],
+                },
+            ]
+        }
+    ),
+]
 
 
 class GeoCascade(Body):
@@ -219,8 +259,10 @@ class TokenUpdate(TokenSettings):
         None, min_length=1, max_length=MAX_LIST, description="Replaces every stream rule."
     )
     addTokenStreams: list[StreamRule] | None = Field(None, max_length=MAX_LIST)
-    removeTokenStreams: list[Annotated[StrictStr, Field(max_length=128)]] | None = Field(
-        None, max_length=MAX_LIST, description="Stream names (or patterns) to remove."
+    removeTokenStreams: list[Removal] | None = Field(
+        None,
+        max_length=MAX_LIST,
+        description="Stream names (or patterns) to remove, or {streamName, isRegex} objects.",
     )
     updateAllowedOrigins: list[Origin] | None = Field(None, max_length=MAX_LIST)
     updateAllowedIpAddresses: list[Network] | None = Field(None, max_length=MAX_LIST)
@@ -262,15 +304,15 @@ class TokenUpdate(TokenSettings):
     def _streams(self, current: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.streams is not None:
             current = [rule.model_dump() for rule in self.streams]
-        removed = set(self.removeTokenStreams or [])
-        unknown = removed - {rule["streamName"] for rule in current}
+        removals = self.removeTokenStreams or []
+        unknown = [r.streamName for r in removals if not any(map(r.removes, current))]
         if unknown:
             raise ApiError(
                 400,
-                f"removeTokenStreams names streams the token does not have: {sorted(unknown)}.",
+                f"removeTokenStreams names streams the token does not have: {unknown}.",
                 {"removeTokenStreams": [f"not in the token's streams: {name}" for name in unknown]},
             )
-        streams = [rule for rule in current if rule["streamName"] not in removed]
+        streams = [rule for rule in current if not any(r.removes(rule) for r in removals)]
         for rule in self.addTokenStreams or []:
             if rule.model_dump() not in streams:
                 streams.append(rule.model_dump())
