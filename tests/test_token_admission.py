@@ -6,6 +6,7 @@ the token of a live RTMP publisher stops it. Both databases; the rules themselve
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -130,11 +131,20 @@ async def put(
         return resp.status, await resp.json(content_type=None) if resp.status >= 400 else None
 
 
-async def test_hls_refuses_inactive_and_expired_tokens(api: Api) -> None:
+async def test_hls_refuses_inactive_and_expired_tokens(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "mediahooks.ingest")
     inactive = await create(api)
     await api.ok("PUT", f"/api/publish_token/{inactive['id']}", {"isActive": False})
     status, body = await put(api.url, inactive["token"])
     assert "disabled" in assert_fail(status, body, 401)
+    # The operator can tell which publisher, where, and why.
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "mediahooks.ingest"]
+    assert line == (
+        f"refused a publisher at 127.0.0.1 for stream 'cam' with publish token {inactive['id']}: "
+        "this publish token is disabled (isActive is false)"
+    )
     status, body = await put(api.url, inactive["token"], method="DELETE")
     assert "disabled" in assert_fail(status, body, 401)
 
@@ -207,7 +217,10 @@ def rtmp(api: Api, host: str, stream: str, token: str) -> str:
 
 
 @pytest.mark.slow
-async def test_rtmp_refuses_inactive_expired_and_disallowed_addresses(api: Api) -> None:
+async def test_rtmp_refuses_inactive_expired_and_disallowed_addresses(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "mediahooks.rtmp")
     inactive = await create(api, streams=[{"streamName": "a"}])
     await api.ok("PATCH", "/api/publish_token/disable", {"tokenIds": [inactive["id"]]})
     expired = await create(api, expires=1, streams=[{"streamName": "b"}])
@@ -236,6 +249,13 @@ async def test_rtmp_refuses_inactive_expired_and_disallowed_addresses(api: Api) 
         else:
             assert code != 0 and reason in err, (stream, err)  # ffmpeg shows the reason
             assert await broadcasts_of(api, stream) == []
+            # And the log says who, where and why.
+            lines = [
+                r.getMessage()
+                for r in caplog.records
+                if f"refused for '{stream}'" in r.getMessage()
+            ]
+            assert len(lines) == 1 and "127.0.0.1:" in lines[0] and reason in lines[0], lines
 
 
 @pytest.mark.slow
