@@ -543,3 +543,22 @@ async def test_bad_disables_are_refused(api: Api, body: dict[str, Any], field: s
     status, answer = await api.call("PATCH", "/api/publish_token/disable", body)
     assert_fail(status, answer, 400)
     assert field in answer["data"]["errors"], answer
+
+
+async def test_the_document_names_operations_as_the_platform_does(api: Api) -> None:
+    async with api.session.get(f"{api.url}/openapi.json") as resp:
+        paths = (await resp.json())["paths"]
+    named = {
+        ("post", "/api/publish_token"): "PublishTokenV1_CreateToken",
+        ("get", "/api/publish_token/list"): "PublishTokenV1_ListTokens",
+        ("get", "/api/publish_token/list_by_name"): "PublishTokenV1_ListTokensByName",
+        ("get", "/api/publish_token/active"): "PublishTokenV1_GetActiveTokenByStreamId",
+        ("get", "/api/publish_token/active/all"): "PublishTokenV1_GetAllActiveTokensByAccount",
+        ("patch", "/api/publish_token/disable"): "PublishTokenV1_DisableTokens",
+        ("get", "/api/publish_token/{id}"): "PublishTokenV1_ReadToken",
+        ("put", "/api/publish_token/{id}"): "PublishTokenV1_UpdateToken",
+        ("delete", "/api/publish_token/{id}"): "PublishTokenV1_DeleteToken",
+        ("put", "/api/v2/publish_token/{id}"): "PublishTokenV2_UpdateToken",
+    }
+    for (method, path), operation in named.items():
+        assert paths[path][method]["operationId"] == operation, (method, path)

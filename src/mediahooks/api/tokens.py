@@ -20,6 +20,8 @@ from mediahooks.media.ingest import STREAM_NAME
 from mediahooks.store import tokens as store
 from mediahooks.store.schema import DbRow
 
+# Operation ids as the platform's document names them: a client generated from either works
+# against both.
 router = APIRouter(tags=["publish tokens"])
 TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="The token's integer id.")]
 Page = Annotated[int, Query(ge=1, le=fields.INT32, description="The page, from 1.")]
@@ -91,7 +93,11 @@ def _answer(request: Request, service: ServiceDep, rows: list[DbRow]) -> list[di
     return [token_json(row, _base(request), rtmp) for row in rows]
 
 
-@router.post("/api/publish_token", summary="Create a publish token")
+@router.post(
+    "/api/publish_token",
+    summary="Create a publish token",
+    operation_id="PublishTokenV1_CreateToken",
+)
 async def create_token(
     body: fields.TokenCreate, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -102,7 +108,11 @@ async def create_token(
     return ok(token_json(row, _base(request), _rtmp_server(request, service)))
 
 
-@router.get("/api/publish_token/list", summary="List publish tokens")
+@router.get(
+    "/api/publish_token/list",
+    summary="List publish tokens",
+    operation_id="PublishTokenV1_ListTokens",
+)
 async def list_tokens(
     request: Request,
     account: Account,
@@ -118,7 +128,11 @@ async def list_tokens(
     return ok(_answer(request, service, rows))
 
 
-@router.get("/api/publish_token/list_by_name", summary="List publish tokens by name")
+@router.get(
+    "/api/publish_token/list_by_name",
+    summary="List publish tokens by name",
+    operation_id="PublishTokenV1_ListTokensByName",
+)
 async def list_tokens_by_name(
     request: Request,
     account: Account,
@@ -141,7 +155,11 @@ async def list_tokens_by_name(
     return ok(_answer(request, service, rows))
 
 
-@router.get("/api/publish_token/active", summary="The publish token of a live stream")
+@router.get(
+    "/api/publish_token/active",
+    summary="The publish token of a live stream",
+    operation_id="PublishTokenV1_GetActiveTokenByStreamId",
+)
 async def active_token(
     account: Account,
     service: ServiceDep,
@@ -163,13 +181,21 @@ async def active_token(
         return ok({"tokenIds": await store.live_ids(conn, account, parts["stream"])})
 
 
-@router.get("/api/publish_token/active/all", summary="The publish tokens of all live streams")
+@router.get(
+    "/api/publish_token/active/all",
+    summary="The publish tokens of all live streams",
+    operation_id="PublishTokenV1_GetAllActiveTokensByAccount",
+)
 async def active_tokens(account: Account, service: ServiceDep) -> JSONResponse:
     async with service.db.engine.connect() as conn:
         return ok({"tokenIds": await store.live_ids(conn, account)})
 
 
-@router.patch("/api/publish_token/disable", summary="Disable publish tokens")
+@router.patch(
+    "/api/publish_token/disable",
+    summary="Disable publish tokens",
+    operation_id="PublishTokenV1_DisableTokens",
+)
 async def disable_tokens(
     body: DisableRequest, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -190,7 +216,11 @@ async def disable_tokens(
     )
 
 
-@router.get("/api/publish_token/{id:int}", summary="Read a publish token")
+@router.get(
+    "/api/publish_token/{id:int}",
+    summary="Read a publish token",
+    operation_id="PublishTokenV1_ReadToken",
+)
 async def read_token(
     id: TokenId, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -199,7 +229,11 @@ async def read_token(
     return ok(token_json(row, _base(request), _rtmp_server(request, service)))
 
 
-@router.put("/api/publish_token/{id:int}", summary="Update a publish token")
+@router.put(
+    "/api/publish_token/{id:int}",
+    summary="Update a publish token",
+    operation_id="PublishTokenV1_UpdateToken",
+)
 async def update_token(
     id: TokenId, body: fields.TokenUpdate, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -209,7 +243,11 @@ async def update_token(
     return await _update(id, body, request, account, service)
 
 
-@router.put("/api/v2/publish_token/{id:int}", summary="Update a publish token (v2)")
+@router.put(
+    "/api/v2/publish_token/{id:int}",
+    summary="Update a publish token (v2)",
+    operation_id="PublishTokenV2_UpdateToken",
+)
 async def update_token_v2(
     id: TokenId, body: fields.TokenUpdate, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
@@ -237,7 +275,11 @@ async def _update(
     return ok(token_json(row, _base(request), _rtmp_server(request, service)))
 
 
-@router.delete("/api/publish_token/{id:int}", summary="Delete a publish token")
+@router.delete(
+    "/api/publish_token/{id:int}",
+    summary="Delete a publish token",
+    operation_id="PublishTokenV1_DeleteToken",
+)
 async def delete_token(id: TokenId, account: Account, service: ServiceDep) -> JSONResponse:
     async with service.db.transaction() as conn:
         deleted = await store.delete(conn, account, id)
