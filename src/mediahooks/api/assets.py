@@ -19,7 +19,7 @@ from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
-from mediahooks.media import clips, links, removal
+from mediahooks.media import clips, files, links, removal
 from mediahooks.service import Service
 from mediahooks.store import assets as store
 from mediahooks.store import idempotency, keys
@@ -247,7 +247,7 @@ async def download(
         raise ApiError(403, refusal)
     if row is None or row.status != Status.COMPLETE.value or not row.file_path:
         raise ApiError(404, "This media file is gone.")
-    path = removal.files_of(row)[0 if ext == "mp4" else 1]
+    path = files.files_of(row)[0 if ext == "mp4" else 1]
     if not path.exists():
         raise ApiError(404, "This media file is gone.")
     media_type = "video/mp4" if ext == "mp4" else "image/jpeg"
