@@ -16,6 +16,7 @@ from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import Dispatcher
 from mediahooks.ingest.live import LiveIngest
 from mediahooks.ingest.rtmp import RtmpServer
+from mediahooks.ingest.whip import WhipIngest
 from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper
 from mediahooks.media.viewer_hooks import ViewerHooks
@@ -42,6 +43,7 @@ class Service:
         # Live publishers of every door (the API process opens the RTMP one: `server.start`).
         self.live = LiveIngest(self.db, settings)
         self.rtmp: RtmpServer | None = None
+        self.whip = WhipIngest(self.live, settings)
         # Viewers of this process's playback (its loop runs beside the API: `server.start`).
         self.viewers = ViewerHooks(self.db, settings)
 
@@ -84,6 +86,7 @@ class Service:
         self.stopping.set()
         if self.rtmp is not None:
             await self.rtmp.close()
+        await self.whip.close()
         await self.live.close()
         await self.loops.close()
         if self.dispatcher is not None:
