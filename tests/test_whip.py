@@ -29,12 +29,12 @@ def whip_url(api: Api, stream: str) -> str:
     return f"{api.url}/api/whip/{stream}"
 
 
-async def test_aiortc_publishes_a_clip_and_a_recording_and_delete_ends_it(
+async def test_aiortc_publishes_h264_a_clip_is_cut_and_delete_ends_it(
     api_factory: ApiFactory, receiver: Receiver, tmp_path: Path
 ) -> None:
     api = await start(api_factory)
     await subscribe(api, receiver)
-    tok = await token(api, "cam", record=True)
+    tok = await token(api, "cam")
     client = WhipClient(whip_url(api, "cam"))
     status, answer = await client.publish(tok["token"])
     assert status == 201, answer
@@ -59,7 +59,7 @@ async def test_aiortc_publishes_a_clip_and_a_recording_and_delete_ends_it(
         return feeds_of(receiver, "cam") == ["started", "ended"]
 
     await eventually(ended)
-    lo, hi = await coverage(api, "cam")
+    lo, _ = await coverage(api, "cam")
     body = {"streamName": "cam", "startTime": iso(lo + 2_000), "stopTime": iso(lo + 12_000)}
     (clip,) = await api.ok("POST", "/api/v3/media/assets", body)
     assert await hooks_for(receiver, "/media", clip["id"], 2) == ["processing", "completed"]
@@ -68,7 +68,34 @@ async def test_aiortc_publishes_a_clip_and_a_recording_and_delete_ends_it(
     assert codecs == BOTH
     assert 10 - 0.2 <= duration <= 10 + KEYFRAMES + 0.2  # the start snaps back to a keyframe
 
+
+async def test_a_publisher_that_vanishes_ends_after_the_idle_timeout_with_its_recording(
+    api_factory: ApiFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    api = await start(api_factory, idle_timeout=3)
+    await subscribe(api, receiver)
+    tok = await token(api, "gone", record=True)
+    client = WhipClient(whip_url(api, "gone"))
+    assert (await client.publish(tok["token"]))[0] == 201
+    await client.connected()
+
+    async def covered() -> bool:
+        try:
+            lo, hi = await coverage(api, "gone")
+        except TypeError:
+            return False
+        return hi - lo >= 5_000
+
+    await eventually(covered, timeout=40)
+    await client.drop()
+
+    async def ended() -> bool:
+        return feeds_of(receiver, "gone") == ["started", "ended"]
+
+    await eventually(ended, timeout=30)
+    lo, hi = await coverage(api, "gone")
     recording = await recorded(api, receiver, tok)
     duration, codecs = await probe(recording, tmp_path)
     assert codecs == BOTH
     assert abs(duration - (hi - lo) / 1000) <= KEYFRAMES + 0.2
+    await client.pc.close()

@@ -107,6 +107,9 @@ class WhipClient:
         return status
 
     async def drop(self) -> None:
-        """Stop sending without DELETE or a DTLS close: the server only sees media stop."""
-        for sender in self.pc.getSenders():
-            await sender.stop()
+        """Fall silent without DELETE, RTCP BYE or a DTLS close, as a killed browser does:
+        the server only sees the media stop."""
+        for transceiver in self.pc.getTransceivers():
+            connection = transceiver.sender.transport.transport.iceGatherer._connection
+            for protocol in connection._protocols:
+                protocol.transport.close()
