@@ -5,9 +5,11 @@ databases."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from conftest import Api, ApiFactory, Receiver, eventually
@@ -99,3 +101,86 @@ async def test_a_publisher_that_vanishes_ends_after_the_idle_timeout_with_its_re
     assert codecs == BOTH
     assert abs(duration - (hi - lo) / 1000) <= KEYFRAMES + 0.2
     await client.pc.close()
+
+
+async def whip_call(
+    method: str, url: str, body: str = "", **headers: str
+) -> tuple[int, Any, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, data=body, headers=headers) as resp,
+    ):
+        text = await resp.text()
+        parsed = json.loads(text) if resp.content_type == "application/json" else text
+        return resp.status, resp.headers, parsed
+
+
+async def test_refusals_trickle_and_cors(api_factory: ApiFactory, receiver: Receiver) -> None:
+    ice = [{"urls": "turn:turn.example.net:3478", "username": "u", "credential": "p"}]
+    api = await start(api_factory, webrtc_ice_servers=ice)
+    await subscribe(api, receiver)
+    tok = await token(api, "desk")
+    url = whip_url(api, "desk")
+    origin = "https://studio.example.com"
+    offer = await WhipClient(url).offer()
+    sdp = {"Content-Type": "application/sdp", "Origin": origin}
+
+    # A browser's preflight: any origin may ask; Link tells the ICE servers.
+    status, headers, _ = await whip_call(
+        "OPTIONS", url, Origin=origin, **{"Access-Control-Request-Method": "POST"}
+    )
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == origin
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in headers["Access-Control-Allow-Headers"]
+    assert {"Location", "ETag", "Link"} <= set(headers["Access-Control-Expose-Headers"].split(", "))
+    assert headers.getall("Link") == [
+        '<turn:turn.example.net:3478>; rel="ice-server"; username="u"; credential="p"; '
+        'credential-type="password"'
+    ]
+
+    async def refused(status: int, body: str, target: str = url, **extra: str) -> str:
+        got, headers, answer = await whip_call("POST", target, body, **{**sdp, **extra})
+        assert got == status, answer
+        assert answer["status"] == "fail"
+        assert headers["Access-Control-Allow-Origin"] == origin  # the page can show why
+        return str(answer["data"]["message"])
+
+    assert "Missing publish token" in await refused(401, offer)
+    assert "Unknown publish token" in await refused(401, offer, Authorization="Bearer nope")
+    other = whip_url(api, "elsewhere")
+    bearer = f"Bearer {tok['token']}"
+    assert "may not publish" in await refused(403, offer, other, Authorization=bearer)
+    assert "Stream names" in await refused(
+        400, offer, whip_url(api, "bad%20name"), Authorization=bearer
+    )
+    assert "application/sdp" in await refused(
+        415, offer, Authorization=bearer, **{"Content-Type": "text/plain"}
+    )
+    assert "not an SDP offer" in await refused(400, "hello", Authorization=bearer)
+    vp8 = offer.replace("H264", "VP8")
+    assert "send H.264" in await refused(400, vp8, Authorization=bearer)
+
+    # The token in the query, as OBS and the platform's urls carry it.
+    first = WhipClient(f"{url}?auth={tok['token']}")
+    status, _ = await first.publish("", Origin=origin)
+    assert status == 201
+    assert first.headers["Access-Control-Allow-Origin"] == origin
+    assert "already live" in await refused(409, offer, Authorization=bearer)
+
+    session = api.url + (first.location or "")
+    status, headers, answer = await whip_call(
+        "PATCH", session, "a=end-of-candidates", Origin=origin
+    )
+    assert status == 405 and "Trickle ICE" in answer["data"]["message"]
+    assert "PATCH" not in headers["Allow"]
+    status, _, _ = await whip_call("DELETE", session + "x")
+    assert status == 404
+    assert await first.delete(api.url) == 200
+    status, _, answer = await whip_call("DELETE", session)
+    assert status == 404 and "has ended" in answer["data"]["message"]
+
+    async def ended() -> bool:
+        return feeds_of(receiver, "desk") == ["started", "ended"]
+
+    await eventually(ended)

@@ -55,6 +55,8 @@ class Offer:
 
 def read_offer(sdp: str) -> Offer:
     """The offer's media, or ValueError saying what to change."""
+    if not sdp.lstrip().startswith("v=0"):
+        raise ValueError("the body is not an SDP offer (it starts with 'v=0')")
     try:
         parsed = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc's parser raises whatever the text trips it on
@@ -92,16 +94,24 @@ class WhipIngest:
         self.sessions: dict[str, WhipSession] = {}
 
     async def publish(self, publisher: DbRow, stream: str, sdp: str, remote: str) -> WhipSession:
-        """Answer ``sdp`` and start receiving; ValueError for an offer that cannot be
-        taken, Refused as `live.open` refuses."""
+        """Answer ``sdp``, start the broadcast and receive; ValueError for an offer that
+        cannot be taken, Refused as `live.open` refuses.
+
+        The offer is answered first: an offer refused is no broadcast (no `feeds` hooks)."""
         offer = read_offer(sdp)
-        session = await self.live.open(publisher, stream, "mpegts", remote)
-        whip = WhipSession(self, session, offer)
+        whip = WhipSession(self, stream, offer)
         try:
             await whip.answer(sdp)
-        except BaseException:
+        except Exception as exc:
             await whip.end("the offer could not be answered")
+            # aiortc says what it could not take (no ICE credentials, no fingerprint, ...).
+            raise ValueError(f"the offer cannot be answered: {exc}") from exc
+        try:
+            session = await self.live.open(publisher, stream, "mpegts", remote)
+        except BaseException:
+            await whip.end("refused")
             raise
+        whip.start(session)
         self.sessions[whip.id] = whip
         return whip
 
@@ -117,9 +127,10 @@ class WhipIngest:
 class WhipSession:
     """One WHIP publisher: its peer connection and its broadcast."""
 
-    def __init__(self, ingest: WhipIngest, session: Session, offer: Offer) -> None:
+    def __init__(self, ingest: WhipIngest, stream: str, offer: Offer) -> None:
         self.ingest = ingest
-        self.session = session
+        self.stream = stream
+        self.session: Session | None = None
         self.offer = offer
         self.id = secrets.token_urlsafe(18)
         self.etag = f'"{secrets.token_hex(8)}"'
@@ -137,14 +148,6 @@ class WhipSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._ending: asyncio.Task[None] | None = None
 
-    @property
-    def stream(self) -> str:
-        return self.session.stream
-
-    @property
-    def account_id(self) -> str:
-        return str(self.session.publisher.account_id)
-
     async def answer(self, sdp: str) -> None:
         pc = self._pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -154,6 +157,11 @@ class WhipSession:
         pc.on("connectionstatechange", self._state_changed)
         await pc.setLocalDescription(await pc.createAnswer())
         self.answer_sdp = pc.localDescription.sdp
+
+    def start(self, session: Session) -> None:
+        """Receive into ``session``."""
+        pc = self._pc
+        self.session = session
         self._tasks = [
             asyncio.create_task(self._mux(), name=f"whip mux {self.stream}"),
             asyncio.create_task(self._watch(), name=f"whip watch {self.stream}"),
@@ -191,7 +199,8 @@ class WhipSession:
 
     async def _mux(self) -> None:
         """Frames into the writer, its bytes into the session, in arrival order."""
-        writer = self._writer
+        writer, session = self._writer, self.session
+        assert session is not None
         while True:
             item = await self._media.get()
             if item is None:
@@ -211,11 +220,11 @@ class WhipSession:
                 writer.audio(frame, arrived)
             data = writer.take()
             if data:
-                await self.session.feed(data)
-            if self.session.failed:
-                self._end_soon(self.session.failed)
+                await session.feed(data)
+            if session.failed:
+                self._end_soon(session.failed)
                 return
-        await self.session.feed(writer.close())
+        await session.feed(writer.close())
         self._end_soon("the publisher's video ended")
 
     async def _watch(self) -> None:
@@ -263,6 +272,8 @@ class WhipSession:
                 task.cancel()
         with contextlib.suppress(Exception):
             await self._pc.close()
+        if self.session is None:
+            return  # refused: no broadcast was started
         try:
             with contextlib.suppress(Exception):
                 await self.session.feed(self._writer.close())
