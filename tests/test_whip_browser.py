@@ -12,7 +12,8 @@ from aiohttp import web
 
 from browser import chromium, new_tab
 from conftest import ApiFactory, Receiver, eventually
-from test_media import token
+from mediahooks.clock import iso
+from test_media import hooks_for, token
 from test_rtmp import BOTH, coverage, feeds_of, probe, recorded, subscribe
 from test_whip import KEYFRAMES, start, whip_url
 
@@ -34,10 +35,13 @@ PAGE = """<!doctype html>
 window.goLive = async ([endpoint, token]) => {{
   const media = await navigator.mediaDevices.getUserMedia(
     {{video: {{width: 640, height: 360, frameRate: 30}}, audio: true}});
-  window.live = await mediahooksWhip.publish(endpoint, token, media);
-  return window.live.location;
+  const live = await mediahooksWhip.publish(endpoint, token, media);
+  window.lives.push(live);
+  return live.location;
 }};
-window.camerasOff = () => window.live.pc.getSenders().forEach((s) => s.track.stop());
+window.lives = [];
+window.camerasOff = () => window.lives.forEach(
+  (live) => live.pc.getSenders().forEach((s) => s.track.stop()));
 </script>
 """
 
@@ -65,40 +69,61 @@ async def studio(api_url: str) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def test_a_browser_tab_publishes_and_its_recording_ends_when_its_media_stops(
+SECONDS = 30  # how long the tab publishes
+
+
+async def test_a_browser_tab_publishes_a_clip_and_a_recording_ended_when_its_media_stops(
     api_factory: ApiFactory, receiver: Receiver, tmp_path: Path
 ) -> None:
     api = await start(api_factory, idle_timeout=3)
     await subscribe(api, receiver)
-    tok = await token(api, "tab", record=True)
+    recorder = await token(api, "tab", record=True)
+    clipper = await token(api, "tab-clip")
     pages = studio(api.url)
     page_url = await anext(pages)
     try:
         async with chromium(*WEBRTC) as browser:
             tab = await new_tab(browser, page_url)
             await tab.open("")
-            location = await tab.page.evaluate("goLive", [whip_url(api, "tab"), tok["token"]])
-            assert location.startswith(api.url + "/api/whip/tab/")
+            for stream, tok in (("tab", recorder), ("tab-clip", clipper)):
+                location = await tab.page.evaluate("goLive", [whip_url(api, stream), tok["token"]])
+                assert location.startswith(f"{api.url}/api/whip/{stream}/")
 
             async def covered() -> bool:
-                try:
-                    lo, hi = await coverage(api, "tab")
-                except TypeError:
-                    return False
-                return hi - lo >= 12_000
+                for stream in ("tab", "tab-clip"):
+                    try:
+                        lo, hi = await coverage(api, stream)
+                    except TypeError:
+                        return False
+                    if hi - lo < SECONDS * 1000:
+                        return False
+                return True
 
-            await eventually(covered, timeout=60)
+            await eventually(covered, timeout=SECONDS + 60)
             # The camera and microphone go off without a DELETE: the idle timeout ends it.
             await tab.page.evaluate("camerasOff")
 
             async def ended() -> bool:
-                return feeds_of(receiver, "tab") == ["started", "ended"]
+                return all(
+                    feeds_of(receiver, s) == ["started", "ended"] for s in ("tab", "tab-clip")
+                )
 
             await eventually(ended, timeout=30)
             assert tab.errors == []
     finally:
         await pages.aclose()
+
     lo, hi = await coverage(api, "tab")
-    duration, codecs = await probe(await recorded(api, receiver, tok), tmp_path)
+    duration, codecs = await probe(await recorded(api, receiver, recorder), tmp_path)
     assert codecs == BOTH
     assert abs(duration - (hi - lo) / 1000) <= KEYFRAMES + 0.2
+
+    lo, _ = await coverage(api, "tab-clip")
+    body = {"streamName": "tab-clip", "startTime": iso(lo + 5_000), "stopTime": iso(lo + 25_000)}
+    (clip,) = await api.ok("POST", "/api/v3/media/assets", body)
+    assert await hooks_for(receiver, "/media", clip["id"], 2) == ["processing", "completed"]
+    duration, codecs = await probe(
+        await api.ok("GET", f"/api/v3/media/assets/{clip['id']}"), tmp_path
+    )
+    assert codecs == BOTH
+    assert 20 - 0.2 <= duration <= 20 + KEYFRAMES + 0.2  # the start snaps back to a keyframe
