@@ -12,9 +12,12 @@ included) over the measured window is divided by the streams and the seconds.
 
 The delay is read from the service's own index: each time a segment becomes clippable, how long
 after the wall-clock time of its last frame (the frame that waited least) and its first (the one
-that waited most). A protocol is a parameter (`--protocol`); RTMP is the one so far.
+that waited most). A protocol is a parameter (`--protocol`): RTMP, or WHIP, where each sender
+is an aiortc publisher (`whip_sender.py`) sending the same H.264 without re-encoding and a
+silent Opus track (which the service re-encodes to AAC); a WHIP run measures RTMP first, in
+the same invocation, so the two figures come from the same machine state.
 
-Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp]``.
+Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|whip]``.
 Results are printed and written to bench/results/ingest-<timestamp>.json.
 """
 
@@ -55,6 +58,7 @@ class Protocol:
     service_url: Callable[[int, str, str], str]  # (port, stream, token)
     baseline_url: Callable[[int, str], str]  # (port, stream): where ffmpeg -listen waits
     port_setting: str  # the MEDIAHOOKS_* variable of the service's port
+    whip: bool = False  # the service's senders are WHIP publishers (the URL is the API's)
 
 
 PROTOCOLS = {
@@ -66,6 +70,14 @@ PROTOCOLS = {
         ),
         baseline_url=lambda port, stream: f"rtmp://127.0.0.1:{port}/live/{stream}",
         port_setting="MEDIAHOOKS_RTMP_PORT",
+    ),
+    "whip": Protocol(
+        name="whip",
+        container="flv",  # the baseline's senders and receivers: ffmpeg over RTMP
+        service_url=lambda port, stream, token: f"/api/whip/{stream}",
+        baseline_url=lambda port, stream: f"rtmp://127.0.0.1:{port}/live/{stream}",
+        port_setting="MEDIAHOOKS_RTMP_PORT",
+        whip=True,
     ),
 }
 
@@ -107,6 +119,20 @@ def source_file() -> Path:
     return path
 
 
+def source_ts(source: Path) -> Path:
+    """The same stream as MPEG-TS: H.264 in Annex B, with its parameter sets at each
+    keyframe, as an encoder hands it to a WebRTC sender."""
+    path = source.with_suffix(".ts")
+    if not path.exists():
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-c", "copy",
+             "-f", "mpegts", str(path) + ".part"],
+            check=True,
+        )  # fmt: skip
+        os.replace(str(path) + ".part", path)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,6 +157,7 @@ def start_service(
         "MEDIAHOOKS_DATA_DIR": str(data_dir),
         "MEDIAHOOKS_API_SECRET": SECRET,
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
+        "MEDIAHOOKS_WEBRTC_ADDRESSES": "127.0.0.1",
         protocol.port_setting: str(port),
     }
     command = [sys.executable, "-m", "mediahooks", "serve", "--port", "0"]
@@ -148,6 +175,13 @@ def sender(source: Path, container: str, url: str) -> subprocess.Popen[bytes]:
          "-i", str(source), "-c", "copy", "-f", container, url],
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def whip_sender(source: Path, url: str, token: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / "whip_sender.py"), url, token, str(source_ts(source))],
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def baseline_receiver(url: str, directory: Path) -> subprocess.Popen[bytes]:
@@ -204,9 +238,13 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
             processes += receivers
             time.sleep(0.5)  # the listeners are up
             for name, baseline_port in zip(names, baseline_ports, strict=True):
-                processes.append(
-                    sender(source, protocol.container, protocol.service_url(port, name, token))
-                )
+                if protocol.whip:
+                    whip_url = url + protocol.service_url(port, name, token)
+                    processes.append(whip_sender(source, whip_url, token))
+                else:
+                    processes.append(
+                        sender(source, protocol.container, protocol.service_url(port, name, token))
+                    )
                 processes.append(
                     sender(source, protocol.container, protocol.baseline_url(baseline_port, name))
                 )
@@ -259,7 +297,13 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
-    figures = run(PROTOCOLS[args.protocol], args.streams, args.seconds)
+    if args.protocol == "whip":
+        source_ts(source_file())
+        report(run(PROTOCOLS["rtmp"], args.streams, args.seconds))
+    report(run(PROTOCOLS[args.protocol], args.streams, args.seconds))
+
+
+def report(figures: Figures) -> None:
     print(
         f"{figures.protocol}: {figures.streams} live 720p30 streams for {figures.seconds} s\n"
         f"  CPU per stream: service {figures.service_cpu_percent_per_stream}% of a core, "

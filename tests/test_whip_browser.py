@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from playwright.async_api import expect
 
-from browser import chromium, new_tab
+from browser import chromium, new_tab, sign_in
 from conftest import ApiFactory, Receiver, eventually
 from mediahooks.clock import iso
 from test_media import hooks_for, token
@@ -127,3 +128,39 @@ async def test_a_browser_tab_publishes_a_clip_and_a_recording_ended_when_its_med
     )
     assert codecs == BOTH
     assert 20 - 0.2 <= duration <= 20 + KEYFRAMES + 0.2  # the start snaps back to a keyframe
+
+
+async def test_go_live_from_the_dashboard_with_a_test_pattern(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    api = await start(api_factory)
+    await subscribe(api, receiver)
+    tok = await token(api, "studio-b")
+    async with chromium(*WEBRTC) as browser:
+        tab = await new_tab(browser, api.url)
+        await sign_in(tab)
+        await tab.open("/streams")
+        page = tab.page
+        await page.get_by_text("Go live from this browser").click()
+        await page.get_by_label("Publish token").select_option(tok["token"])
+        await page.get_by_label("Stream name").fill("studio-b")
+        await page.get_by_label("Test pattern").check()
+        await page.get_by_role("button", name="Go live").click()
+        await expect(page.get_by_role("status")).to_have_text("Live as studio-b.", timeout=15_000)
+
+        async def covered() -> bool:
+            try:
+                lo, hi = await coverage(api, "studio-b")
+            except TypeError:
+                return False
+            return hi - lo >= 4_000
+
+        await eventually(covered, timeout=40)
+        await page.get_by_role("button", name="Stop").click()
+        await expect(page.get_by_role("status")).to_have_text("Stopped.")
+
+        async def ended() -> bool:
+            return feeds_of(receiver, "studio-b") == ["started", "ended"]
+
+        await eventually(ended)
+        assert tab.errors == []

@@ -110,6 +110,21 @@ def _token(request: Request) -> str:
     )
 
 
+async def _offer(request: Request) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/sdp":
+        raise ApiError(
+            415, "Send the SDP offer with 'Content-Type: application/sdp'.", {"body": ["type"]}
+        )
+    try:
+        offer = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "The SDP offer is not UTF-8 text.", {"body": ["encoding"]}) from None
+    if not offer.strip():
+        raise ApiError(400, "The SDP offer is empty.", {"body": ["required"]})
+    return offer
+
+
 def _session(request: Request, stream: str, resource: str) -> WhipSession:
     session = _whip(request).get(resource)
     if session is None or session.stream != stream:
@@ -129,7 +144,21 @@ def _refusal(request: Request, exc: ApiError) -> Response:
     return _cors(request, fail(exc.status, exc.message, exc.errors))
 
 
-@router.post("/{stream}", status_code=201)
+_SDP_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/sdp": {"schema": {"type": "string"}}},
+    }
+}
+_ANSWER: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "The SDP answer; `Location` is the session, `ETag` its tag.",
+        "content": {"application/sdp": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post("/{stream}", status_code=201, responses=_ANSWER, openapi_extra=_SDP_BODY)
 async def publish(request: Request, stream: str) -> Response:
     """Publish ``stream`` over WebRTC: the body is the SDP offer; the answer's body is the
     SDP answer, `Location` the session to DELETE when done."""
@@ -142,25 +171,15 @@ async def publish(request: Request, stream: str) -> Response:
 async def _publish(request: Request, stream: str) -> Response:
     if not STREAM_NAME.fullmatch(stream):
         raise ApiError(400, "Stream names are 1-128 letters, digits, '.', '_' or '-'.")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/sdp":
-        raise ApiError(
-            415, "Send the SDP offer with 'Content-Type: application/sdp'.", {"body": ["type"]}
-        )
-    body = await request.body()
-    try:
-        offer = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "The SDP offer is not UTF-8 text.", {"body": ["encoding"]}) from None
-    if not offer.strip():
-        raise ApiError(400, "The SDP offer is empty.", {"body": ["required"]})
     whip = _whip(request)
-    remote = request.client.host if request.client else "?"
     try:
+        # Who asks first: a stranger learns nothing about what the offer should have been.
         publisher = await authorize(whip.live.db, _token(request), stream)
         origin = request.headers.get("origin")
         if origin and not _origin_allowed(origin, _allowed_origins(publisher)):
             raise ApiError(403, f"This publish token does not allow publishing from {origin}.")
+        offer = await _offer(request)
+        remote = request.client.host if request.client else "?"
         session = await whip.publish(publisher, stream, offer, remote)
     except Refused as exc:
         raise ApiError(_STATUS[exc.kind], exc.reason[:1].upper() + exc.reason[1:] + ".") from exc
@@ -176,7 +195,7 @@ async def _publish(request: Request, stream: str) -> Response:
     return _cors(request, _with_links(request, response))
 
 
-@router.delete("/{stream}/{resource}", status_code=200)
+@router.delete("/{stream}/{resource}", status_code=200, response_class=Response)
 async def stop(request: Request, stream: str, resource: str) -> Response:
     """End the WHIP session and its broadcast."""
     try:
@@ -187,7 +206,7 @@ async def stop(request: Request, stream: str, resource: str) -> Response:
     return _cors(request, Response(status_code=200))
 
 
-@router.patch("/{stream}/{resource}", status_code=405)
+@router.patch("/{stream}/{resource}", status_code=405, response_class=Response)
 async def trickle(request: Request, stream: str, resource: str) -> Response:
     """Trickle ICE and ICE restarts are not supported (RFC 9725 section 4.3.1): 405."""
     try:

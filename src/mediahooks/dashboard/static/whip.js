@@ -57,8 +57,13 @@
       pc: pc,
       location: location,
       stop: async function () {
-        pc.close();
-        await fetch(location, { method: "DELETE" });
+        // DELETE first: closing the connection first would end the session on its own, and
+        // the DELETE would then find nothing.
+        try {
+          await fetch(location, { method: "DELETE" });
+        } finally {
+          pc.close();
+        }
       },
     };
   }
