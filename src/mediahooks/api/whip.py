@@ -144,12 +144,6 @@ def _refusal(request: Request, exc: ApiError) -> Response:
     return _cors(request, fail(exc.status, exc.message, exc.errors))
 
 
-_SDP_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/sdp": {"schema": {"type": "string"}}},
-    }
-}
 _ANSWER: dict[int | str, dict[str, Any]] = {
     201: {
         "description": "The SDP answer; `Location` is the session, `ETag` its tag.",
@@ -158,10 +152,11 @@ _ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/{stream}", status_code=201, responses=_ANSWER, openapi_extra=_SDP_BODY)
+@router.post("/{stream}", status_code=201, responses=_ANSWER)
 async def publish(request: Request, stream: str) -> Response:
-    """Publish ``stream`` over WebRTC: the body is the SDP offer; the answer's body is the
-    SDP answer, `Location` the session to DELETE when done."""
+    """Publish ``stream`` over WebRTC: the body is the SDP offer (`Content-Type:
+    application/sdp`; the publish token as `Authorization: Bearer` or `?auth=`); the answer's
+    body is the SDP answer, `Location` the session to DELETE when done."""
     try:
         return await _publish(request, stream)
     except ApiError as exc:
