@@ -27,7 +27,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 from av.audio.frame import AudioFrame
 
@@ -166,10 +166,10 @@ class WhipSession:
             asyncio.create_task(self._mux(), name=f"whip mux {self.stream}"),
             asyncio.create_task(self._watch(), name=f"whip watch {self.stream}"),
         ]
-        for transceiver in pc.getTransceivers():
-            if transceiver.kind == "audio" and self.offer.audio:
-                track = transceiver.receiver.track
-                self._tasks.append(asyncio.create_task(self._audio(track)))
+        audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+        if audio and self.offer.audio:  # one audio track goes into the stream: the first
+            track = audio[0].receiver.track
+            self._tasks.append(asyncio.create_task(self._audio(track)))
 
     def _prefer(self, transceiver: RTCRtpTransceiver) -> None:
         """Receive only, H.264 (then its retransmissions) for video, Opus for audio."""
@@ -187,11 +187,10 @@ class WhipSession:
         """In the loop, from the receiver: a reassembled frame, or None at the end."""
         self._media.put_nowait(None if frame is None else ("video", frame, time.monotonic()))
 
-    async def _audio(self, track: object) -> None:
-        recv = getattr(track, "recv")  # noqa: B009 - a RemoteStreamTrack
+    async def _audio(self, track: MediaStreamTrack) -> None:
         while True:
             try:
-                frame = await recv()
+                frame = await track.recv()
             except MediaStreamError:
                 return
             if isinstance(frame, AudioFrame):
