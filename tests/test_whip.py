@@ -5,15 +5,20 @@ databases."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
 import pytest
+from sqlalchemy import select
 
 from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks.clock import iso
+from mediahooks.store.schema import broadcasts, segments
 from test_media import hooks_for, token
 from test_rtmp import BOTH, coverage, feeds_of, probe, recorded, subscribe
 from whipkit import WhipClient
@@ -101,6 +106,64 @@ async def test_a_publisher_that_vanishes_ends_after_the_idle_timeout_with_its_re
     assert codecs == BOTH
     assert abs(duration - (hi - lo) / 1000) <= KEYFRAMES + 0.2
     await client.pc.close()
+
+
+async def test_lost_packets_are_gaps_and_never_broken_pictures(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    api = await start(api_factory)
+    await subscribe(api, receiver)
+    tok = await token(api, "lossy")
+    client = WhipClient(whip_url(api, "lossy"))
+    assert (await client.publish(tok["token"]))[0] == 201
+    await client.connected()
+    (whip,) = api.service.whip.sessions.values()
+
+    async def covered(seconds: float) -> bool:
+        try:
+            lo, hi = await coverage(api, "lossy")
+        except TypeError:
+            return False
+        return hi - lo >= seconds * 1000
+
+    await eventually(lambda: covered(3), timeout=40)
+    client.lose_packets(40)
+    await asyncio.sleep(3)
+    client.lose_packets(0)
+    await eventually(lambda: covered(12), timeout=60)
+    gaps = whip._continuity.gaps
+    assert client.lost > 0 and gaps > 0
+    assert await client.delete(api.url) == 200
+
+    async def ended() -> bool:
+        return feeds_of(receiver, "lossy") == ["started", "ended"]
+
+    await eventually(ended)
+    query = (
+        select(segments.c.path)
+        .select_from(segments.join(broadcasts))
+        .where(broadcasts.c.stream_name == "lossy")
+        .order_by(segments.c.id)
+    )
+    async with api.service.db.engine.connect() as conn:
+        paths = list((await conn.execute(query)).scalars())
+    # The sender's frames are exactly 1/30 s apart: where frames are missing, the timeline has
+    # a gap, and the first picture after each gap is a keyframe (nothing that referenced what
+    # was lost got in). Every picture decodes.
+    video: list[tuple[int, bool]] = []
+    pictures = 0
+    for path in paths:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None:
+                    video.append((packet.pts, packet.is_keyframe))
+                    pictures += len(stream.codec_context.decode(packet))
+    step = 90_000 // 30
+    jumps = [after for before, after in itertools.pairwise(video) if after[0] - before[0] > step]
+    assert jumps, "no gap in the timeline where packets were lost"
+    assert all(keyframe for _, keyframe in jumps), jumps
+    assert pictures >= len(video) - 2  # the decoder's delay aside, every picture came out
 
 
 async def whip_call(

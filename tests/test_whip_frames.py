@@ -65,6 +65,31 @@ def test_a_lost_packet_drops_every_frame_up_to_the_next_keyframe() -> None:
     assert len(frames) > len(accepted)  # frames were reassembled, and dropped
 
 
+def test_a_hole_is_given_up_on_after_the_wait_not_when_the_buffer_is_full() -> None:
+    now = [0.0]
+    buffer = SpanningJitterBuffer(capacity=512, is_video=True, max_wait=0.5, clock=lambda: now[0])
+    stream = [KEY, DELTA, DELTA, DELTA, DELTA, KEY, DELTA, DELTA]
+    sent = packets(stream)
+    del sent[6]  # the first half of the fourth frame, never retransmitted
+    out: list[Frame] = []
+    asks = 0
+    for packet in sent:
+        now[0] += 0.1  # a slow stream: 10 packets a second
+        ask, frame = buffer.add(packet)
+        asks += ask
+        if frame is not None:
+            assert isinstance(frame, Frame)
+            out.append(frame)
+    # 8 frames of 2 packets, 15 packets: far from 512, so only the wait ends the stall.
+    assert buffer.skipped == 1 and asks == 1
+    continuity = Continuity()
+    accepted = [f.data for f in out if continuity.accept(f)]
+    # The frame just before the hole goes with it (without the next frame's first packet, its
+    # end is not known); then nothing until the keyframe.
+    assert accepted == [KEY, DELTA, KEY, DELTA]
+    assert continuity.gaps == 1
+
+
 def test_nothing_is_accepted_before_a_keyframe() -> None:
     frames = reassemble(packets([DELTA, DELTA, KEY, DELTA, DELTA]))
     continuity = Continuity()

@@ -106,6 +106,31 @@ class WhipClient:
         await self.pc.close()
         return status
 
+    def lose_packets(self, every: int) -> None:
+        """From now on, lose each ``every``-th video RTP packet (0: none), and every
+        retransmission from now on, so that what is lost stays lost; `lost` counts."""
+        self.lose_every = every
+        if getattr(self, "_tapped", False):
+            return
+        self._tapped = True
+        self.lost = 0
+        sender = next(s for s in self.pc.getSenders() if s.track and s.track.kind == "video")
+        transport = sender.transport
+        send = transport._send_rtp
+        video, rtx = sender._ssrc, sender._rtx_ssrc
+
+        async def lossy(data: bytes) -> None:
+            if len(data) >= 12 and not 192 <= data[1] <= 223:  # RTP, not RTCP
+                ssrc = int.from_bytes(data[8:12], "big")
+                seq = int.from_bytes(data[2:4], "big")
+                lose = self.lose_every and seq % self.lose_every == 0
+                if ssrc == rtx or (ssrc == video and lose):
+                    self.lost += ssrc == video
+                    return
+            await send(data)
+
+        transport._send_rtp = lossy  # type: ignore[method-assign]
+
     async def drop(self) -> None:
         """Fall silent without DELETE, RTCP BYE or a DTLS close, as a killed browser does:
         the server only sees the media stop."""

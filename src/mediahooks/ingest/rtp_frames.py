@@ -14,6 +14,7 @@ that renamed them fails loudly at the first publisher, not silently.
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,11 +41,58 @@ class Frame(JitterFrame):
 
 
 class SpanningJitterBuffer(JitterBuffer):
-    """aiortc's video jitter buffer, whose frames carry their sequence numbers.
+    """aiortc's video jitter buffer, whose frames carry their sequence numbers, and which
+    gives up on a lost packet after `max_wait` seconds.
 
     Same reassembly as aiortc's (`_remove_frame`, which this copies): a frame is handed out
-    once the first packet of the next one is in, all packets between present.
+    once the first packet of the next one is in, all packets between present. aiortc waits for
+    a missing packet until the buffer is full (512 packets: many seconds of a low-rate stream,
+    all that time without a frame); here, once no frame came out for `max_wait` while packets
+    kept coming, the hole is skipped (`Continuity` then drops what depends on it) and a
+    keyframe is asked for. Retransmissions (NACK) have that long to fill it.
     """
+
+    def __init__(
+        self,
+        capacity: int,
+        prefetch: int = 0,
+        is_video: bool = False,
+        max_wait: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(capacity, prefetch, is_video)
+        self.max_wait = max_wait
+        self.clock = clock
+        self.skipped = 0  # holes given up on
+        self._last_out = clock()
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        now = self.clock()
+        if frame is not None:
+            self._last_out = now
+            return pli, frame
+        if now - self._last_out < self.max_wait or self._origin is None:
+            return pli, None
+        hole = self._hole()
+        if hole is None:
+            return pli, None
+        self.skipped += 1
+        self.smart_remove(hole + 1)  # through the hole, and the rest of its frame
+        self._last_out = now
+        return True, self._remove_frame(packet.sequence_number)
+
+    def _hole(self) -> int | None:
+        """Slots from the origin to the first missing packet, if a later one is here."""
+        assert self._origin is not None
+        first_missing = None
+        for count in range(self.capacity):
+            present = self._packets[(self._origin + count) % self._capacity] is not None
+            if not present and first_missing is None:
+                first_missing = count
+            elif present and first_missing is not None:
+                return first_missing
+        return None
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         assert self._origin is not None
