@@ -13,9 +13,12 @@ included) over the measured window is divided by the streams and the seconds.
 
 The delay is read from the service's own index: each time a segment becomes clippable, how long
 after the wall-clock time of its last frame (the frame that waited least) and its first (the one
-that waited most). A protocol is a parameter (`--protocol rtmp|srt`). SRT's receiver holds each
-packet for its latency (120 ms by default, the larger of the two sides' settings) before the
-application gets it, in the service and in the baseline alike: that delay is SRT's, not ours.
+that waited most). A protocol is a parameter (`--protocol rtmp|srt|whip`). SRT's receiver holds
+each packet for its latency (120 ms by default, the larger of the two sides' settings) before the
+application gets it, in the service and in the baseline alike: that delay is SRT's, not ours. For
+WHIP each sender is an aiortc publisher (`whip_sender.py`) sending the same H.264 without
+re-encoding and a silent Opus track (which the service re-encodes to AAC); a WHIP run measures
+RTMP first, in the same invocation, so the two figures come from the same machine state.
 
 Capacity (`--capacity`): how many such streams the service takes on this machine while its API
 answers with a p99 under 100 ms. Streams are added in steps (`--steps`, the earlier ones keep
@@ -32,7 +35,7 @@ stream); each side's CPU-bound ceiling is the machine's cores over its CPU per s
 has no API, so that is the figure that compares; the senders share the machine, so a measured
 capacity is lower).
 
-Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt]``, or
+Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt|whip]``, or
 ``python bench/ingest.py --capacity [--steps 1,2,4,8,...] [--seconds 15] [--streams 4]``.
 Results are printed and written to bench/results/ingest-<timestamp>.json
 (ingest-capacity-<timestamp>.json).
@@ -85,6 +88,7 @@ class Protocol:
     baseline_input: Callable[[int, str], list[str]]  # the baseline receiver's input options
     port_setting: str  # the MEDIAHOOKS_* variable of the service's port
     transport: int  # socket.SOCK_STREAM or SOCK_DGRAM: which kind of free port to find
+    whip: bool = False  # the service's senders are WHIP publishers (the URL is the API's)
 
 
 PROTOCOLS = {
@@ -114,6 +118,21 @@ PROTOCOLS = {
         baseline_input=lambda port, stream: ["-i", f"srt://127.0.0.1:{port}?mode=listener"],
         port_setting="MEDIAHOOKS_SRT_PORT",
         transport=socket.SOCK_DGRAM,
+    ),
+    "whip": Protocol(
+        name="whip",
+        container="flv",  # the baseline's senders and receivers: ffmpeg over RTMP
+        service_url=lambda port, stream, token: f"/api/whip/{stream}",
+        baseline_url=lambda port, stream: f"rtmp://127.0.0.1:{port}/live/{stream}",
+        baseline_input=lambda port, stream: [
+            "-listen",
+            "1",
+            "-i",
+            f"rtmp://127.0.0.1:{port}/live/{stream}",
+        ],
+        port_setting="MEDIAHOOKS_RTMP_PORT",
+        transport=socket.SOCK_STREAM,
+        whip=True,
     ),
 }
 # The service's doors other than the one measured stay shut (their default ports may be taken).
@@ -157,6 +176,20 @@ def source_file() -> Path:
     return path
 
 
+def source_ts(source: Path) -> Path:
+    """The same stream as MPEG-TS: H.264 in Annex B, with its parameter sets at each
+    keyframe, as an encoder hands it to a WebRTC sender."""
+    path = source.with_suffix(".ts")
+    if not path.exists():
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-c", "copy",
+             "-f", "mpegts", str(path) + ".part"],
+            check=True,
+        )  # fmt: skip
+        os.replace(str(path) + ".part", path)
+    return path
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -183,6 +216,7 @@ def start_service(
         "MEDIAHOOKS_API_SECRET": SECRET,
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
         **dict.fromkeys(DOOR_SETTINGS, "off"),
+        "MEDIAHOOKS_WEBRTC_ADDRESSES": "127.0.0.1",
         protocol.port_setting: str(port),
     }
     command = [sys.executable, "-m", "mediahooks", "serve", "--port", "0"]
@@ -200,6 +234,13 @@ def sender(source: Path, container: str, url: str) -> subprocess.Popen[bytes]:
          "-i", str(source), "-c", "copy", "-f", container, url],
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def whip_sender(source: Path, url: str, token: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / "whip_sender.py"), url, token, str(source_ts(source))],
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def baseline_receiver(source: list[str], directory: Path) -> subprocess.Popen[bytes]:
@@ -256,9 +297,13 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
             processes += receivers
             time.sleep(0.5)  # the listeners are up
             for name, baseline_port in zip(names, baseline_ports, strict=True):
-                processes.append(
-                    sender(source, protocol.container, protocol.service_url(port, name, token))
-                )
+                if protocol.whip:
+                    whip_url = url + protocol.service_url(port, name, token)
+                    processes.append(whip_sender(source, whip_url, token))
+                else:
+                    processes.append(
+                        sender(source, protocol.container, protocol.service_url(port, name, token))
+                    )
                 processes.append(
                     sender(source, protocol.container, protocol.baseline_url(baseline_port, name))
                 )
@@ -423,7 +468,10 @@ def capacity(protocol: Protocol, steps: list[int], seconds: float, streams: int)
             for count in steps:
                 for name in names[len(senders) : count]:
                     to = protocol.service_url(port, name, token)
-                    senders.append(sender(source, protocol.container, to))
+                    if protocol.whip:
+                        senders.append(whip_sender(source, url + to, token))
+                    else:
+                        senders.append(sender(source, protocol.container, to))
                 # The first step waits until the streams hold a whole clip.
                 time.sleep(1 + WARMUP_SECONDS + (CLIP_SECONDS + 2 if count == steps[0] else 0))
                 step = measure_step(url, service.pid, work, names[:count], seconds)
@@ -504,9 +552,8 @@ def main() -> None:
     parser.add_argument("--capacity", action="store_true", help="step streams up (see above)")
     parser.add_argument("--steps", default="1,2,4,8,12,16,24,32,48,64")
     args = parser.parse_args()
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    machine = {"machine": platform.machine(), "cpus": os.cpu_count()}
+    if args.protocol == "whip":
+        source_ts(source_file())
     if args.capacity:
         steps = sorted({int(n) for n in args.steps.split(",")})
         found = capacity(PROTOCOLS[args.protocol], steps, args.seconds or 15, args.streams)
@@ -520,12 +567,15 @@ def main() -> None:
             f"  CPU-bound ceiling on {os.cpu_count()} cores: service "
             f"{found.service_cpu_bound_streams} streams, ffmpeg {found.baseline_cpu_bound_streams}"
         )
-        record = {**asdict(found), **machine}
-        (RESULTS_DIR / f"ingest-capacity-{stamp}.json").write_text(
-            json.dumps(record, indent=2) + "\n"
-        )
+        write("ingest-capacity", asdict(found))
         return
-    figures = run(PROTOCOLS[args.protocol], args.streams, args.seconds or 30)
+    seconds = args.seconds or 30
+    if args.protocol == "whip":
+        report(run(PROTOCOLS["rtmp"], args.streams, seconds))
+    report(run(PROTOCOLS[args.protocol], args.streams, seconds))
+
+
+def report(figures: Figures) -> None:
     print(
         f"{figures.protocol}: {figures.streams} live 720p30 streams for {figures.seconds} s\n"
         f"  CPU per stream: service {figures.service_cpu_percent_per_stream}% of a core, "
@@ -535,8 +585,15 @@ def main() -> None:
         f"{figures.delay_after_last_frame_ms_median} ms after a segment's last frame, "
         f"{figures.delay_after_first_frame_ms_median} ms after its first"
     )
-    record = {**asdict(figures), **machine}
-    (RESULTS_DIR / f"ingest-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
+    write("ingest", asdict(figures))
+
+
+def write(name: str, figures: dict[str, Any]) -> None:
+    """Into bench/results/<name>-<timestamp>.json, with the machine they were measured on."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = {**figures, "machine": platform.machine(), "cpus": os.cpu_count()}
+    (RESULTS_DIR / f"{name}-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
