@@ -29,7 +29,7 @@ and every stream kept up: the media indexed for it during the window covers at l
 `KEEP_UP` of the window (a stream the service cannot follow falls behind or loses frames).
 A step that fails is measured once more before the run stops (a machine shared with other
 work has bursts). The capacity is the last step passed. Beside it, in the same run: the API's
-p99 under the same load with no stream (the machine's own floor), and first the plain
+p99 with no stream under the listings alone (the machine's own floor), and first the plain
 measurement above (`--streams` streams, no API load: the service's and ffmpeg's CPU per
 stream); each side's CPU-bound ceiling is the machine's cores over its CPU per stream (ffmpeg
 has no API, so that is the figure that compares; the senders share the machine, so a measured
@@ -369,7 +369,7 @@ class Step:
 class Capacity:
     protocol: str
     capacity_streams: int
-    api_alone_p99_ms: float  # the same API load with no stream: the machine's own floor
+    api_alone_p99_ms: float  # the listings with no stream: the machine's own floor
     steps: list[Step]
     cpu: Figures  # the plain run (no API load) just before: service and ffmpeg per stream
     service_cpu_bound_streams: float
