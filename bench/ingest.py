@@ -550,7 +550,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--capacity", action="store_true", help="step streams up (see above)")
-    parser.add_argument("--steps", default="1,2,4,8,12,16,24,32,48,64")
+    parser.add_argument("--steps", default="1,2,4,8,12,16,24,32,40,48,56,64")
     args = parser.parse_args()
     if args.protocol == "whip":
         source_ts(source_file())

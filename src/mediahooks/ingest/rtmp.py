@@ -184,7 +184,7 @@ class _Connection:
                 await self._refuse("NetStream.Publish.Rejected", reason)
                 await self._linger()
             await self.writer.drain()
-            if self.session is not None and len(data) < _READ:
+            if self.session is not None and not self.closing and len(data) < _READ:
                 await self._gather()
 
     async def _gather(self) -> None:
