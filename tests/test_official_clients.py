@@ -97,6 +97,9 @@ async def main():
     change.is_active = False
     change.label = "python client, paused"
     out["token_deactivated"] = (await publish_token.update(SECRET, token.id, change)).to_dict()
+    change = UpdatePublishToken()
+    change.refresh_token = True
+    out["token_refreshed"] = (await publish_token.update(SECRET, token.id, change)).to_dict()
     listed = await publish_token.list_tokens(SECRET, "AddedOn", 1, 10, is_descending=True)
     out["tokens_listed"] = [t.to_dict() for t in listed]
     await publish_token.delete(SECRET, token.id)
@@ -155,7 +158,12 @@ const statusOf = (promise) =>
   out.token_deactivated = await streaming.publishToken.update(SECRET, token.id, {
     isActive: false, label: 'node client, paused',
   });
+  out.token_refreshed = await streaming.publishToken.update(SECRET, token.id, {
+    refreshToken: true,
+  });
   out.tokens_listed = await streaming.publishToken.list(SECRET, 'AddedOn', 1, 10, true);
+  out.tokens_disabled = await streaming.publishToken.disable(SECRET, [token.id, 999999]);
+  out.tokens_live = await streaming.publishToken.getAllActivePublishTokenId(SECRET);
   out.token_deleted = await streaming.publishToken.deleteToken(SECRET, token.id);
   out.token_read_after_delete = await statusOf(streaming.publishToken.read(SECRET, token.id));
   process.stdout.write(JSON.stringify(out));
@@ -178,7 +186,6 @@ def check_webhooks(out: dict[str, Any], hook_url: str) -> None:
     assert updated["url"] == hook_url + "?updated"
     assert updated["secret"] and updated["secret"] != created["secret"]
     assert [w["id"] for w in out["webhooks_listed"]] == [created["id"]]
-    assert out["test_event"] is True
     assert out["webhook_read_after_delete"] == 404
 
 
@@ -198,6 +205,9 @@ def check_tokens(out: dict[str, Any], label: str) -> None:
     }
     paused = out["token_deactivated"]
     assert paused["isActive"] is False and paused["label"] == label + ", paused"
+    refreshed = out["token_refreshed"]
+    assert refreshed["token"] != created["token"] and len(refreshed["token"]) >= 32
+    assert refreshed["label"] == label + ", paused"
     assert [(t["id"], t["isActive"]) for t in out["tokens_listed"]] == [(created["id"], False)]
     assert out["token_read_after_delete"] == 404
 
@@ -221,6 +231,7 @@ async def test_python_client(api: Api, receiver: Receiver, tmp_path: Path) -> No
     out, hook_url = await run_official(api, receiver, tmp_path, python_command(script))
     check_webhooks(out, hook_url)
     check_tokens(out, "python client")
+    assert out["test_event"] is True
     # The test event reached the webhook the client made, at the address it set.
     await receiver.wait_for(1, "/platform-client")
     assert receiver.at("/platform-client")[0].json["type"] == "feeds"
@@ -236,6 +247,10 @@ async def test_node_client(api: Api, receiver: Receiver, tmp_path: Path) -> None
     # The platform answers a deleted webhook with the webhook, a deleted token with `true`.
     assert out["webhook_deleted"]["id"] == out["webhook_created"]["id"]
     check_tokens(out, "node client")
+    assert out["tokens_disabled"]["successfulTokens"] == [out["token_created"]["id"]]
+    assert [f["tokenId"] for f in out["tokens_disabled"]["failedTokens"]] == [999999]
+    assert out["tokens_live"] == {"tokenIds": []}
     assert out["token_deleted"] is True
+    assert out["test_event"] is True
     await receiver.wait_for(1, "/platform-client")
     assert receiver.at("/platform-client")[0].json["type"] == "feeds"
