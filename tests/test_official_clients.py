@@ -22,6 +22,9 @@ HTTP layer (the one its webhook calls use), as a user of the client would.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +215,17 @@ def check_tokens(out: dict[str, Any], label: str) -> None:
     assert out["token_read_after_delete"] == 404
 
 
+async def check_test_event(out: dict[str, Any], receiver: Receiver) -> None:
+    """The test event reached the webhook the client made, at the address it set, signed as the
+    platform signs (sha1 HMAC, hex, over the body) with the secret the client got last."""
+    assert out["test_event"] is True
+    [hook] = await receiver.wait_for(1, "/platform-client")
+    assert hook.json["type"] == "feeds"
+    key = base64.b64decode(out["webhook_updated"]["secret"])
+    signature = {k.lower(): v for k, v in hook.headers.items()}["x-millicast-signature"]
+    assert signature == "sha1=" + hmac.new(key, hook.body, hashlib.sha1).hexdigest()
+
+
 async def run_official(
     api: Api, receiver: Receiver, tmp_path: Path, command: list[str]
 ) -> tuple[dict[str, Any], str]:
@@ -231,10 +245,7 @@ async def test_python_client(api: Api, receiver: Receiver, tmp_path: Path) -> No
     out, hook_url = await run_official(api, receiver, tmp_path, python_command(script))
     check_webhooks(out, hook_url)
     check_tokens(out, "python client")
-    assert out["test_event"] is True
-    # The test event reached the webhook the client made, at the address it set.
-    await receiver.wait_for(1, "/platform-client")
-    assert receiver.at("/platform-client")[0].json["type"] == "feeds"
+    await check_test_event(out, receiver)
 
 
 async def test_node_client(api: Api, receiver: Receiver, tmp_path: Path) -> None:
@@ -251,6 +262,4 @@ async def test_node_client(api: Api, receiver: Receiver, tmp_path: Path) -> None
     assert [f["tokenId"] for f in out["tokens_disabled"]["failedTokens"]] == [999999]
     assert out["tokens_live"] == {"tokenIds": []}
     assert out["token_deleted"] is True
-    assert out["test_event"] is True
-    await receiver.wait_for(1, "/platform-client")
-    assert receiver.at("/platform-client")[0].json["type"] == "feeds"
+    await check_test_event(out, receiver)
