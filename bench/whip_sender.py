@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Callable
 from fractions import Fraction
 
 import aiohttp
@@ -22,23 +23,20 @@ from mediahooks.ingest import ice
 CLOCK = 90_000
 
 
-class FileVideo(MediaStreamTrack):
-    """The file's H.264 access units (Annex B, as MPEG-TS carries them), paced by their
-    timestamps, the timestamps rising across loops."""
+class PacedVideo(MediaStreamTrack):
+    """H.264 access units (Annex B, as MPEG-TS carries them) sent at their times, the times
+    rising across loops; ``on_sent(n)`` is told when unit ``n`` (counted across loops) goes."""
 
     kind = "video"
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self, units: list[tuple[Fraction, bytes]], on_sent: Callable[[int], None] | None = None
+    ) -> None:
         super().__init__()
-        self.units: list[tuple[Fraction, bytes]] = []
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            for packet in container.demux(stream):
-                if packet.size and packet.pts is not None:
-                    self.units.append((packet.pts * packet.time_base, bytes(packet)))
-        first = self.units[0][0]
-        self.units = [(t - first, data) for t, data in self.units]
+        first = units[0][0]
+        self.units = [(t - first, data) for t, data in units]
         self.length = self.units[-1][0] + (self.units[1][0] - self.units[0][0])
+        self.on_sent = on_sent
         self.index = 0
         self.start: float | None = None
 
@@ -51,6 +49,8 @@ class FileVideo(MediaStreamTrack):
         delay = self.start + float(when) - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        if self.on_sent is not None:
+            self.on_sent(self.index)
         self.index += 1
         packet = av.Packet(data)
         packet.pts = round(when * CLOCK)
@@ -58,12 +58,24 @@ class FileVideo(MediaStreamTrack):
         return packet
 
 
-async def main(url: str, token: str, path: str) -> None:
+def file_units(path: str) -> list[tuple[Fraction, bytes]]:
+    """A file's video packets with their times (s)."""
+    units = []
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.size and packet.pts is not None:
+                units.append((packet.pts * packet.time_base, bytes(packet)))
+    return units
+
+
+async def publish(url: str, token: str, video: MediaStreamTrack) -> RTCPeerConnection:
+    """Publish ``video`` (H.264 as it is) and a silent Opus track to the WHIP ``url``."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    video = pc.addTransceiver(FileVideo(path), direction="sendonly")
+    sender = pc.addTransceiver(video, direction="sendonly")
     capabilities = RTCRtpSender.getCapabilities("video")
     assert capabilities is not None
-    video.setCodecPreferences(
+    sender.setCodecPreferences(
         [c for c in capabilities.codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
     )
     pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
@@ -78,6 +90,11 @@ async def main(url: str, token: str, path: str) -> None:
         if answer.status != 201:
             raise SystemExit(f"WHIP refused: {answer.status} {body}")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
+    return pc
+
+
+async def main(url: str, token: str, path: str) -> None:
+    pc = await publish(url, token, PacedVideo(file_units(path)))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
