@@ -84,8 +84,13 @@ async def main():
         out["test_event"] = await http.requests_post(
             api_secret=SECRET, url=f"{get_rts_url()}/api/webhooks/test/Feeds"
         )
-    await webhooks.delete(SECRET, hook.id)
-    out["webhook_read_after_delete"] = await status_of(webhooks.read(SECRET, hook.id))
+    # A second webhook to delete: deleting the first could cancel the test event's delivery.
+    gone = await webhooks.create(
+        SECRET, CreateWebhook(os.environ["HOOK_URL"], is_feed_hooks=False, is_recording_hooks=False)
+    )
+    await webhooks.delete(SECRET, gone.id)
+    out["webhook_read_after_delete"] = await status_of(webhooks.read(SECRET, gone.id))
+    out["webhook_deleted_id"] = gone.id
 
     create = CreatePublishToken("python client")
     create.streams = [TokenStreamName("cam1"), TokenStreamName("studio-.*", is_regex=True)]
@@ -105,6 +110,8 @@ async def main():
     out["token_refreshed"] = (await publish_token.update(SECRET, token.id, change)).to_dict()
     listed = await publish_token.list_tokens(SECRET, "AddedOn", 1, 10, is_descending=True)
     out["tokens_listed"] = [t.to_dict() for t in listed]
+    out["tokens_disabled"] = (await publish_token.disable(SECRET, [token.id, 999999])).to_dict()
+    out["tokens_live"] = (await publish_token.get_all_active_publish_token_id(SECRET)).to_dict()
     await publish_token.delete(SECRET, token.id)
     out["token_read_after_delete"] = await status_of(publish_token.read(SECRET, token.id))
     print(json.dumps(out))
@@ -146,8 +153,13 @@ const statusOf = (promise) =>
     path: '/api/webhooks/test/Feeds',
     headers: { Accept: 'application/json', Authorization: `Bearer ${SECRET}` },
   });
-  out.webhook_deleted = await streaming.webhooks.remove(SECRET, hook.id);
-  out.webhook_read_after_delete = await statusOf(streaming.webhooks.read(SECRET, hook.id));
+  // A second webhook to delete: deleting the first could cancel the test event's delivery.
+  const gone = await streaming.webhooks.add(SECRET, {
+    url: HOOK_URL, isFeedHooks: false, isRecordingHooks: false,
+  });
+  out.webhook_deleted_id = gone.id;
+  out.webhook_deleted = await streaming.webhooks.remove(SECRET, gone.id);
+  out.webhook_read_after_delete = await statusOf(streaming.webhooks.read(SECRET, gone.id));
 
   const token = await streaming.publishToken.create(SECRET, {
     label: 'node client',
@@ -189,6 +201,7 @@ def check_webhooks(out: dict[str, Any], hook_url: str) -> None:
     assert updated["url"] == hook_url + "?updated"
     assert updated["secret"] and updated["secret"] != created["secret"]
     assert [w["id"] for w in out["webhooks_listed"]] == [created["id"]]
+    assert out["webhook_deleted_id"] != created["id"]
     assert out["webhook_read_after_delete"] == 404
 
 
@@ -212,6 +225,10 @@ def check_tokens(out: dict[str, Any], label: str) -> None:
     assert refreshed["token"] != created["token"] and len(refreshed["token"]) >= 32
     assert refreshed["label"] == label + ", paused"
     assert [(t["id"], t["isActive"]) for t in out["tokens_listed"]] == [(created["id"], False)]
+    assert out["tokens_disabled"]["successfulTokens"] == [created["id"]]
+    # The Python client's model types a failed tokenId as a string, the Node one as a number.
+    assert [int(f["tokenId"]) for f in out["tokens_disabled"]["failedTokens"]] == [999999]
+    assert out["tokens_live"] == {"tokenIds": []}
     assert out["token_read_after_delete"] == 404
 
 
@@ -256,10 +273,7 @@ async def test_node_client(api: Api, receiver: Receiver, tmp_path: Path) -> None
     out, hook_url = await run_official(api, receiver, tmp_path, command)
     check_webhooks(out, hook_url)
     # The platform answers a deleted webhook with the webhook, a deleted token with `true`.
-    assert out["webhook_deleted"]["id"] == out["webhook_created"]["id"]
+    assert out["webhook_deleted"]["id"] == out["webhook_deleted_id"]
     check_tokens(out, "node client")
-    assert out["tokens_disabled"]["successfulTokens"] == [out["token_created"]["id"]]
-    assert [f["tokenId"] for f in out["tokens_disabled"]["failedTokens"]] == [999999]
-    assert out["tokens_live"] == {"tokenIds": []}
     assert out["token_deleted"] is True
     await check_test_event(out, receiver)
