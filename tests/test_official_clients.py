@@ -51,6 +51,7 @@ from dolbyio_rest_apis.streaming import publish_token, webhooks
 from dolbyio_rest_apis.streaming.internal.http_context import StreamingHttpContext
 from dolbyio_rest_apis.streaming.models.publish_token import (
     CreatePublishToken,
+    TokenGeoCascade,
     TokenStreamName,
     UpdatePublishToken,
 )
@@ -104,6 +105,7 @@ async def main():
     change = UpdatePublishToken()
     change.is_active = False
     change.label = "python client, paused"
+    change.update_allowed_origins = ["https://studio.example.com"]
     out["token_deactivated"] = (await publish_token.update(SECRET, token.id, change)).to_dict()
     change = UpdatePublishToken()
     change.refresh_token = True
@@ -113,6 +115,23 @@ async def main():
     out["tokens_disabled"] = (await publish_token.disable(SECRET, [token.id, 999999])).to_dict()
     out["tokens_live"] = (await publish_token.get_all_active_publish_token_id(SECRET)).to_dict()
     await publish_token.delete(SECRET, token.id)
+
+    rich = CreatePublishToken("python client, every setting")
+    rich.streams = [TokenStreamName("cam9")]
+    rich.expires_on = "2099-01-01T00:00:00Z"
+    rich.allowed_origins = ["https://*.example.com"]
+    rich.allowed_ip_addresses = ["10.0.0.0/8"]
+    rich.allowed_countries = ["FR"]
+    rich.origin_cluster = "fra-1"
+    rich.subscribe_requires_auth = True
+    rich.record = True
+    rich.enable_thumbnails = True
+    rich.display_srt_passphrase = True
+    rich.geo_cascade = TokenGeoCascade(is_enabled=True, clusters=["fra-1"])
+    # Not `restream`: this client's create sends it as one object, not the documented list.
+    rich = await publish_token.create(SECRET, rich)
+    out["token_rich"] = (await publish_token.read(SECRET, rich.id)).to_dict()
+    await publish_token.delete(SECRET, rich.id)
     out["token_read_after_delete"] = await status_of(publish_token.read(SECRET, token.id))
     print(json.dumps(out))
 
@@ -172,6 +191,7 @@ const statusOf = (promise) =>
   });
   out.token_deactivated = await streaming.publishToken.update(SECRET, token.id, {
     isActive: false, label: 'node client, paused',
+    updateAllowedOrigins: ['https://studio.example.com'],
   });
   out.token_refreshed = await streaming.publishToken.update(SECRET, token.id, {
     refreshToken: true,
@@ -180,6 +200,24 @@ const statusOf = (promise) =>
   out.tokens_disabled = await streaming.publishToken.disable(SECRET, [token.id, 999999]);
   out.tokens_live = await streaming.publishToken.getAllActivePublishTokenId(SECRET);
   out.token_deleted = await streaming.publishToken.deleteToken(SECRET, token.id);
+
+  const rich = await streaming.publishToken.create(SECRET, {
+    label: 'node client, every setting',
+    streams: [{ streamName: 'cam9' }],
+    expires: 3600,
+    allowedOrigins: ['https://*.example.com'],
+    allowedIpAddresses: ['10.0.0.0/8'],
+    allowedCountries: ['FR'],
+    originCluster: 'fra-1',
+    subscribeRequiresAuth: true,
+    record: true,
+    enableThumbnails: true,
+    displaySrtPassphrase: true,
+    geoCascade: { isEnabled: true, clusters: ['fra-1'] },
+    restream: [{ url: 'rtmp://127.0.0.1:1/live', key: 'restream-key' }],
+  });
+  out.token_rich = await streaming.publishToken.read(SECRET, rich.id);
+  await streaming.publishToken.deleteToken(SECRET, rich.id);
   out.token_read_after_delete = await statusOf(streaming.publishToken.read(SECRET, token.id));
   process.stdout.write(JSON.stringify(out));
 })().catch((error) => {
@@ -221,6 +259,7 @@ def check_tokens(out: dict[str, Any], label: str) -> None:
     }
     paused = out["token_deactivated"]
     assert paused["isActive"] is False and paused["label"] == label + ", paused"
+    assert paused["allowedOrigins"] == ["https://studio.example.com"]
     refreshed = out["token_refreshed"]
     assert refreshed["token"] != created["token"] and len(refreshed["token"]) >= 32
     assert refreshed["label"] == label + ", paused"
@@ -230,6 +269,17 @@ def check_tokens(out: dict[str, Any], label: str) -> None:
     assert [int(f["tokenId"]) for f in out["tokens_disabled"]["failedTokens"]] == [999999]
     assert out["tokens_live"] == {"tokenIds": []}
     assert out["token_read_after_delete"] == 404
+    rich = out["token_rich"]
+    assert rich["label"] == label + ", every setting"
+    assert [s["streamName"] for s in rich["streams"]] == ["cam9"]
+    assert rich["expiresOn"] and rich["expiresOn"] > created["addedOn"]
+    assert rich["allowedOrigins"] == ["https://*.example.com"]
+    assert rich["allowedIpAddresses"] == ["10.0.0.0/8"]
+    assert rich["allowedCountries"] == ["FR"] and rich["originCluster"] == "fra-1"
+    assert rich["subscribeRequiresAuth"] is True and rich["record"] is True
+    assert rich["clip"] is False and rich["enableThumbnails"] is True
+    assert rich["displaySrtPassphrase"] is True and rich["srtPassphrase"]
+    assert rich["geoCascade"] == {"isEnabled": True, "clusters": ["fra-1"]}
 
 
 async def check_test_event(out: dict[str, Any], receiver: Receiver) -> None:
@@ -276,4 +326,7 @@ async def test_node_client(api: Api, receiver: Receiver, tmp_path: Path) -> None
     assert out["webhook_deleted"]["id"] == out["webhook_deleted_id"]
     check_tokens(out, "node client")
     assert out["token_deleted"] is True
+    assert [(r["url"], r["key"]) for r in out["token_rich"]["restream"]] == [
+        ("rtmp://127.0.0.1:1/live", "restream-key")
+    ]
     await check_test_event(out, receiver)
