@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import events
-from mediahooks.assets import DELETABLE, Status, check_transition
+from mediahooks.assets import DELETABLE, RECORDINGS_EVENT, Status, check_transition
 from mediahooks.clock import now_ms
 from mediahooks.store import outbox
 from mediahooks.store.db import MEDIA, mark_wake
@@ -48,6 +48,30 @@ def hook_data(row: DbRow, metadata: dict[str, Any] | None) -> events.MediaData:
     )
 
 
+async def _emit(
+    conn: AsyncConnection,
+    row: DbRow,
+    status: Status,
+    event: events.MediaEvent,
+    metadata: dict[str, Any] | None,
+    now: int,
+) -> None:
+    """The asset's `media` hook and, for a recording, its `recordings` hook after it (one
+    ordering key: a webhook taking both gets them in this order)."""
+    await outbox.emit(conn, row.account_id, events.media_hook(event, hook_data(row, metadata), now))
+    if row.type == "recording":
+        data = events.RecordingData(
+            record_file_id=row.id,
+            token_id=row.token_id,
+            stream_name=row.stream_name,
+            recorded_on=row.start_time,
+            removed_on=row.removed_at,
+            metadata=metadata if status is Status.COMPLETE else None,
+        )
+        hook = events.recordings_hook(RECORDINGS_EVENT[status], data, now)
+        await outbox.emit(conn, row.account_id, hook)
+
+
 async def create(
     conn: AsyncConnection, asset: NewAsset, hook_metadata: dict[str, Any] | None = None
 ) -> DbRow:
@@ -77,11 +101,7 @@ async def create(
             .returning(*media_assets.c)
         )
     ).one()
-    await outbox.emit(
-        conn,
-        row.account_id,
-        events.media_hook("processing", hook_data(row, hook_metadata or {}), now),
-    )
+    await _emit(conn, row, Status.PROCESSING, "processing", hook_metadata or {}, now)
     mark_wake(conn, MEDIA)
     return row
 
@@ -126,9 +146,7 @@ async def transition(
     ).one()
     if event is not None:
         hook_metadata = {"error": error} if new is Status.ERROR else json.loads(row.metadata)
-        await outbox.emit(
-            conn, row.account_id, events.media_hook(event, hook_data(row, hook_metadata), now)
-        )
+        await _emit(conn, row, new, event, hook_metadata, now)
     return row
 
 

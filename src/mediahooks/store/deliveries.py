@@ -59,6 +59,8 @@ class Claimed:
     secrets: list[str]
     tries: int
     created_at: int
+    # Headers of the event beside the signatures (a thumbnail's `Content-Type`...); None: JSON.
+    headers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,7 @@ _ATTEMPT_COLUMNS = (
     deliveries.c.created_at,
     events.c.msg_id,
     events.c.body,
+    events.c.headers,
     webhooks.c.url,
     webhooks.c.secret,
     webhooks.c.previous_secret,
@@ -329,7 +332,7 @@ async def claim(
         rows = _SQLITE_LOAD.rows(conn, {"b_ids": _ids(ids, False)})
     claimed = []
     for row in rows:
-        delivery_id, webhook_id, tries, created_at, msg_id, body, url, *keys = row
+        delivery_id, webhook_id, tries, created_at, msg_id, body, headers, url, *keys = row
         claimed.append(
             Claimed(
                 id=delivery_id,
@@ -340,6 +343,7 @@ async def claim(
                 secrets=signing_secrets(keys[0], keys[1], keys[2], now),
                 tries=tries,
                 created_at=created_at,
+                headers=json.loads(headers) if headers else None,
             )
         )
     return claimed
@@ -569,7 +573,7 @@ async def get(
 ) -> tuple[DbRow, list[DbRow]] | None:
     delivery = (
         await conn.execute(
-            select(*_listed, events.c.body)
+            select(*_listed, events.c.body, events.c.headers)
             .join(events, events.c.id == deliveries.c.event_id)
             .where(deliveries.c.id == delivery_id, deliveries.c.webhook_id == webhook_id)
         )
