@@ -100,7 +100,9 @@ async def test_deliveries_are_listed_newest_first_filtered_and_paged(
     newest, oldest = listed[0], listed[-1]
     assert newest["webhookId"] == hook["id"]
     assert (newest["hookType"], newest["event"]) == ("media", "completed")
-    newest_body = next(r.json for r in receiver.received if r.headers["webhook-id"] == rest[-1]["messageId"])
+    newest_body = next(
+        r.json for r in receiver.received if r.headers["webhook-id"] == rest[-1]["messageId"]
+    )
     assert newest["orderingKey"] == newest_body["data"]["mediaAssetId"]
     assert (newest["status"], newest["attempts"], newest["lastStatusCode"]) == ("succeeded", 1, 200)
     assert newest["lastError"] is None and newest["nextAttemptAt"] is None
