@@ -17,7 +17,7 @@ from mediahooks.delivery.dispatcher import Dispatcher
 from mediahooks.ingest.live import LiveIngest
 from mediahooks.ingest.rtmp import RtmpServer
 from mediahooks.loops import Supervisor
-from mediahooks.media import sweeper
+from mediahooks.media import sweeper, thumbnails
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
 from mediahooks.store import accounts
@@ -63,6 +63,9 @@ class Service:
                 self.loops.start(name, loop)
             self.loops.start("media", MediaWorker(self.db, self.settings).run)
             self.loops.start("sweeper", lambda beat: sweeper.run(self.db, self.settings, beat))
+            self.loops.start(
+                "thumbnails", lambda beat: thumbnails.run(self.db, self.settings, beat)
+            )
         return created
 
     async def ready(self) -> dict[str, str]:

@@ -21,6 +21,7 @@ from mediahooks.api import (
     ingest,
     openapi,
     playback,
+    thumbnails,
     tokens,
     webhooks,
 )
@@ -47,6 +48,7 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
         tokens.router,
         assets.router,
         assets.downloads,
+        thumbnails.router,
         ingest.router,
         playback.router,
     )

@@ -46,11 +46,15 @@ class TokenFields(Body):
     clip: StrictBool | None = None
     # Viewers need a subscribe token (or a signed playback link) to watch.
     subscribeRequiresAuth: StrictBool | None = None
+    # `thumbnail` hooks while its streams are live.
+    enableThumbnails: StrictBool | None = None
 
     def columns(self) -> dict[str, Any]:
         values = self.model_dump(exclude_unset=True, exclude_none=True, exclude={"streams"})
         if "subscribeRequiresAuth" in values:
             values["subscribe_requires_auth"] = values.pop("subscribeRequiresAuth")
+        if "enableThumbnails" in values:
+            values["enable_thumbnails"] = values.pop("enableThumbnails")
         if self.streams is not None:
             values["streams"] = json.dumps([rule.model_dump() for rule in self.streams])
         return values
@@ -75,6 +79,7 @@ def token_json(row: DbRow, base_url: str, rtmp_server: str | None = None) -> dic
         "record": bool(row.record),
         "clip": bool(row.clip),
         "subscribeRequiresAuth": bool(row.subscribe_requires_auth),
+        "enableThumbnails": bool(row.enable_thumbnails),
         "publish": {
             "url": ingest,
             "command": (
