@@ -173,12 +173,13 @@ async def test_a_disable_that_has_run_out_reads_as_null(api: Api) -> None:
     assert (await api.ok("GET", f"/api/webhooks/{hook['id']}"))["disabled"] is None
 
 
-async def test_delete_answers_true_then_the_webhook_is_gone(api: Api) -> None:
+async def test_delete_answers_the_webhook_then_it_is_gone(api: Api) -> None:
     keep = await api.webhook(PUBLIC_URL)
     gone = await api.webhook(PUBLIC_URL + "/gone")
     path = f"/api/webhooks/{gone['id']}"
 
-    assert await api.ok("DELETE", path) is True
+    # The platform answers the webhook deleted (its `SuccessWebhookModel`).
+    assert await api.ok("DELETE", path) == gone
 
     for method, body in (("GET", None), ("PUT", {"isFeedHooks": True}), ("DELETE", None)):
         status, answer = await api.call(method, path, body)
@@ -317,7 +318,7 @@ async def test_openapi_and_docs_answer(api: Api) -> None:
 
 def api_routes() -> list[tuple[str, str]]:
     """(method, path) of every /api route, with its path parameters filled in."""
-    fill = {"{id}": "1", "{deliveryId}": "1", "{hookType}": "Media"}
+    fill = {"{id}": "1", "{deliveryId}": "1", "{webhookType}": "Media"}
     routes: list[tuple[str, str]] = []
     for router in (webhooks_api.router, deliveries_api.router):
         for route in router.routes:

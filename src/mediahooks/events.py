@@ -180,7 +180,8 @@ class ViewerData:
 class RecordingData:
     """`recordings` hooks (the platform's older hooks of a recording's life)."""
 
-    record_file_id: str
+    # The platform's ids are integers; ours are the asset's id (32 hex characters).
+    record_file_id: str | int
     token_id: int
     stream_name: str
     recorded_on: int
@@ -208,7 +209,7 @@ class RecordingData:
         try:
             removed = data.get("removedOn")
             return cls(
-                record_file_id=str(data["recordFileId"]),
+                record_file_id=_id(data["recordFileId"]),
                 token_id=int(data["tokenId"]),
                 stream_name=str(data["streamName"]),
                 recorded_on=int(data["recordedOn"]),
@@ -257,6 +258,12 @@ class TranscoderData:
             ) from exc
 
 
+def _id(value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"an id must be a string or an integer, not {value!r}")
+    return value
+
+
 HookData = MediaData | FeedsData | ViewerData | RecordingData | TranscoderData
 
 
@@ -284,7 +291,7 @@ class Hook:
             return data.media_asset_id
         if isinstance(data, RecordingData):
             # The asset's key: its `recordings` and `media` hooks keep one order.
-            return data.record_file_id
+            return str(data.record_file_id)
         if isinstance(data, ViewerData):
             # A stream's viewer events in order; hashed, as a stream id can outgrow the column.
             return "viewers:" + hashlib.sha1(data.stream_id.encode()).hexdigest()
