@@ -230,3 +230,16 @@ async def test_the_v2_record_files_routes(api_factory: ApiFactory) -> None:
         status, body = await api.call("POST", "/api/v2/record_files/delete", body_sent)
         assert_fail(status, body, 400)
         assert any(k.startswith(field) for k in body["data"]["errors"]), body
+
+
+async def test_the_expiration_rules_in_force_include_the_defaults(api: Api) -> None:
+    # Timelines expire after a day unless a rule says otherwise; recordings and clips never.
+    assert await api.ok("GET", "/api/v3/account/media/expiration") == {"timelines": {"days": 1}}
+    rules = {"recordings": {"days": 30}, "clips": {"days": 7}}
+    in_force = {"timelines": {"days": 1}, **rules}
+    assert await api.ok("PUT", "/api/v3/account/media/expiration", rules) == in_force
+    assert await api.ok("GET", "/api/v3/account/media/expiration") == in_force
+    assert await api.ok("PUT", "/api/v3/account/media/expiration", {"timelines": {"days": 9}}) == {
+        "timelines": {"days": 9}
+    }
+    assert await api.ok("PUT", "/api/v3/account/media/expiration", {}) == {"timelines": {"days": 1}}

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BeforeValidator, ConfigDict, Field, StrictStr
 from sqlalchemy.exc import IntegrityError
+from starlette.convertors import Convertor, register_url_convertor
 
 from mediahooks.api import playlinks
 from mediahooks.api.auth import Account, ServiceDep
@@ -26,6 +27,22 @@ from mediahooks.service import Service
 from mediahooks.store import assets as store
 from mediahooks.store import idempotency, keys, timelines
 from mediahooks.store.schema import DbRow
+
+
+class AssetIdConvertor(Convertor[str]):
+    """`{name:asset}` in a path: 32 lowercase hex, so `/api/v2/record_files/delete` is never
+    read as an asset id (and its 405 names only its own methods)."""
+
+    regex = "[0-9a-f]{32}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("asset", AssetIdConvertor())
 
 router = APIRouter(tags=["media assets"])
 downloads = APIRouter(tags=["downloads"])
@@ -370,7 +387,7 @@ def record_file_json(row: DbRow, download: dict[str, Any] | None) -> dict[str, A
 
 
 @router.get(
-    "/api/v2/record_files/{mediaAssetId}",
+    "/api/v2/record_files/{mediaAssetId:asset}",
     summary="Read an asset (the platform's v2 shape, an alias of the v3 read)",
 )
 async def read_record_file(
@@ -382,7 +399,7 @@ async def read_record_file(
 
 
 @router.delete(
-    "/api/v2/record_files/{mediaAssetId}",
+    "/api/v2/record_files/{mediaAssetId:asset}",
     summary="Delete a complete or errored asset (v2); answers true",
 )
 async def delete_record_file(
@@ -418,18 +435,30 @@ async def delete_record_files(
     return ok({"errors": errors})
 
 
-@router.get("/api/v3/account/media/expiration", summary="Read the retention rules")
+def rules_in_force(stored: dict[str, Any]) -> dict[str, Any]:
+    """The retention rules that apply: timelines have a default (recordings and clips are kept
+    until a rule or their own `expiration` says otherwise)."""
+    return {"timelines": {"days": DEFAULT_TIMELINE_DAYS}} | stored
+
+
+@router.get(
+    "/api/v3/account/media/expiration",
+    summary="Read the retention rules in force, defaults included",
+)
 async def read_rules(account: Account, service: ServiceDep) -> JSONResponse:
     async with service.db.engine.connect() as conn:
-        return ok(await store.expiration_rules(conn, account))
+        return ok(rules_in_force(await store.expiration_rules(conn, account)))
 
 
-@router.put("/api/v3/account/media/expiration", summary="Set the retention rules ({} clears)")
+@router.put(
+    "/api/v3/account/media/expiration",
+    summary="Set the retention rules ({} clears); answers the rules in force",
+)
 async def set_rules(body: ExpirationRules, account: Account, service: ServiceDep) -> JSONResponse:
     rules = body.model_dump(exclude_none=True)
     async with service.db.transaction() as conn:
         await store.set_expiration_rules(conn, account, rules)
-    return ok(rules)
+    return ok(rules_in_force(rules))
 
 
 @downloads.get("/media/{mediaAssetId}.{ext}", summary="Download a file through a signed link")
