@@ -63,15 +63,20 @@ async def test_a_clip_reads_as_the_platform_documents_it(api: Api, receiver: Rec
     assert meta["sizes"]["mp4"] == len(body) and meta["sizes"]["thumbnails"] > 0
     (video,) = [t for t in meta["tracks"] if t["type"] == "video"]
     assert (video["width"], video["height"], video["framerate"]) == (320, 180, 30)
-    # Its thumbnail: a signed link to a JPEG of the clip's first picture, at its size.
-    (still,) = meta["thumbnails"]
-    status, jpeg, headers = await fetch(still)
-    assert status == 200 and headers["Content-Type"] == "image/jpeg"
-    with av.open(io.BytesIO(jpeg)) as image:
-        frame = next(image.decode(video=0))
-    assert (frame.width, frame.height) == (320, 180)
-    status, _, _ = await fetch(still.replace("sig=", "sig=0"))
-    assert status in (400, 403)
+    # Its thumbnails: signed links to JPEGs of stills along the clip, at its size; the first is
+    # its poster.
+    assert len(meta["thumbnails"]) == 3 and meta["thumbnails"][0] == read["download"]["posterUrl"]
+    sizes = 0
+    for still in meta["thumbnails"]:
+        status, jpeg, headers = await fetch(still)
+        assert status == 200 and headers["Content-Type"] == "image/jpeg"
+        with av.open(io.BytesIO(jpeg)) as image:
+            frame = next(image.decode(video=0))
+        assert (frame.width, frame.height) == (320, 180)
+        sizes += len(jpeg)
+        status, _, _ = await fetch(still.replace("sig=", "sig=0"))
+        assert status in (400, 403)
+    assert sizes == meta["sizes"]["thumbnails"]
 
     # The hook body: integers, never `11.0`.
     completed = next(r for r in receiver.at("/media") if r.json["event"] == "completed")

@@ -70,6 +70,7 @@ def first_frame_number(path: Path) -> int:
 def test_a_clip_of_seconds_10_to_25(timeline: Segments, tmp_path: Path) -> None:
     out, poster = tmp_path / "clip.mp4", tmp_path / "poster.jpg"
     result = clip(timeline, out, 10, 25, poster_path=str(poster))
+    stills = [poster, tmp_path / "poster.1.jpg", tmp_path / "poster.2.jpg"]
 
     # 10 s falls on a keyframe: nothing to snap.
     assert result.start_ms == at(timeline, 10)
@@ -95,7 +96,7 @@ def test_a_clip_of_seconds_10_to_25(timeline: Segments, tmp_path: Path) -> None:
     assert result.metadata == {
         "format": "mp4",
         "duration": round(duration),
-        "sizes": {"mp4": out.stat().st_size, "thumbnails": poster.stat().st_size},
+        "sizes": {"mp4": out.stat().st_size, "thumbnails": sum(p.stat().st_size for p in stills)},
         "thumbnails": [],
         "tracks": [
             {
@@ -118,13 +119,23 @@ def test_a_clip_of_seconds_10_to_25(timeline: Segments, tmp_path: Path) -> None:
     assert 20_000 < result.metadata["tracks"][0]["bitrate"] < 2_000_000
     assert 64_000 < result.metadata["tracks"][1]["bitrate"] < 256_000
 
-    jpeg = poster.read_bytes()
-    assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
-    with av.open(str(poster)) as image:
-        picture = next(image.decode(video=0))
-    assert (picture.width, picture.height) == (320, 180)
+    # Stills along the clip: its first picture, then those a third and two thirds in (the
+    # synthetic picture changes every frame, so stills of other places differ).
+    assert len({still.read_bytes() for still in stills}) == 3
+    for still in stills:
+        jpeg = still.read_bytes()
+        assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
+        with av.open(str(still)) as image:
+            picture = next(image.decode(video=0))
+        assert (picture.width, picture.height) == (320, 180)
 
-    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "poster.jpg"]  # no temporary left
+    # no temporary left
+    assert sorted(os.listdir(tmp_path)) == [
+        "clip.mp4",
+        "poster.1.jpg",
+        "poster.2.jpg",
+        "poster.jpg",
+    ]
 
 
 def test_a_start_between_keyframes_snaps_back(timeline: Segments, tmp_path: Path) -> None:

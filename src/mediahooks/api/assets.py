@@ -21,7 +21,7 @@ from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
-from mediahooks.media import clips, links, removal
+from mediahooks.media import clips, links, removal, stills
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
 from mediahooks.store import assets as store
@@ -124,9 +124,7 @@ def asset_json(
         "created": iso(row.created_at),
         "expiration": iso(row.expiration if expiration is None else expiration),
         "removed": iso(row.removed_at),
-        "metadata": metadata_json(
-            json.loads(row.metadata), [download["posterUrl"]] if download else []
-        ),
+        "metadata": metadata_json(json.loads(row.metadata), download),
     }
     if download is not None:
         out["download"] = download
@@ -136,10 +134,10 @@ def asset_json(
     return out
 
 
-def metadata_json(stored: dict[str, Any], thumbnails: list[str]) -> dict[str, Any]:
-    """The platform's `metadata`: `tracks` and `thumbnails` always there; integers where it has
-    integers (assets cut before they were, with a float `duration` and one `size`, read the
-    same way)."""
+def metadata_json(stored: dict[str, Any], download: dict[str, Any] | None) -> dict[str, Any]:
+    """The platform's `metadata`: `tracks` and `thumbnails` (signed links to the stills, once
+    the asset is complete) always there; integers where it has integers. Assets cut before
+    this shape (a float `duration`, one `size`, a poster alone) read the same way."""
     out = dict(stored)
     if "size" in out and "sizes" not in out:
         out["sizes"] = {str(out.get("format") or "file"): out.pop("size")}
@@ -150,7 +148,14 @@ def metadata_json(stored: dict[str, Any], thumbnails: list[str]) -> dict[str, An
         if isinstance(track.get("framerate"), float):
             track["framerate"] = round(track["framerate"])
     out["tracks"] = tracks
-    out["thumbnails"] = thumbnails
+    out["thumbnails"] = []
+    if download is not None:
+        poster, _, query = download["posterUrl"].partition("?")
+        count = stills.ASSET_STILLS if "thumbnails" in out.get("sizes", {}) else 1
+        base = poster.removesuffix(".jpg")
+        out["thumbnails"] = [download["posterUrl"]] + [
+            f"{base}/{index}.jpg?{query}" for index in range(1, count)
+        ]
     return out
 
 
@@ -375,9 +380,7 @@ def record_file_json(row: DbRow, download: dict[str, Any] | None) -> dict[str, A
         "recordedOn": iso(row.start_time),
         "stoppedOn": iso(row.stop_time),
         "removedOn": iso(row.removed_at),
-        "metadata": metadata_json(
-            json.loads(row.metadata), [download["posterUrl"]] if download else []
-        ),
+        "metadata": metadata_json(json.loads(row.metadata), download),
         "error": row.error,
         "storage": {"storageType": "DolbyStorage", "storagePath": None},
     }
@@ -461,6 +464,20 @@ async def set_rules(body: ExpirationRules, account: Account, service: ServiceDep
     return ok(rules_in_force(rules))
 
 
+@downloads.get(
+    "/media/{mediaAssetId}/{still}.jpg",
+    summary="Download a still of an asset through a signed link",
+)
+async def download_still(
+    mediaAssetId: AssetId,
+    still: Annotated[int, Path(ge=1, lt=stills.ASSET_STILLS)],
+    service: ServiceDep,
+    expires: Annotated[int, Query(ge=0, le=MAX_ID)],
+    sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$", description="64 lowercase hex.")],
+) -> FileResponse:
+    return await _signed_file(service, mediaAssetId, expires, sig, 1 + still, "jpg")
+
+
 @downloads.get("/media/{mediaAssetId}.{ext}", summary="Download a file through a signed link")
 async def download(
     mediaAssetId: AssetId,
@@ -469,16 +486,24 @@ async def download(
     expires: Annotated[int, Query(ge=0, le=MAX_ID)],
     sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$", description="64 lowercase hex.")],
 ) -> FileResponse:
+    return await _signed_file(service, mediaAssetId, expires, sig, 0 if ext == "mp4" else 1, ext)
+
+
+async def _signed_file(
+    service: Service, asset_id: str, expires: int, sig: str, index: int, ext: str
+) -> FileResponse:
+    """File ``index`` of `removal.files_of` (the media, then the stills), if the link holds."""
     async with service.db.transaction() as conn:
         key = await keys.get_or_create(conn, DOWNLOAD_KEY)
-        row = await store.get_any(conn, mediaAssetId)
-    refusal = links.refusal(key, mediaAssetId, expires, sig, now_ms())
+        row = await store.get_any(conn, asset_id)
+    refusal = links.refusal(key, asset_id, expires, sig, now_ms())
     if refusal:
         raise ApiError(403, refusal)
     if row is None or row.status != Status.COMPLETE.value or not row.file_path:
         raise ApiError(404, "This media file is gone.")
-    path = removal.files_of(row)[0 if ext == "mp4" else 1]
+    path = removal.files_of(row)[index]
     if not path.exists():
         raise ApiError(404, "This media file is gone.")
     media_type = "video/mp4" if ext == "mp4" else "image/jpeg"
-    return FileResponse(path, media_type=media_type, filename=f"{row.id}.{ext}")
+    name = f"{row.id}.{ext}" if index < 2 else f"{row.id}.{index - 1}.{ext}"
+    return FileResponse(path, media_type=media_type, filename=name)

@@ -67,7 +67,8 @@ def cut(
 ) -> CutResult:
     """Remux `segments` (consecutive MPEG-TS segments, or fMP4 fragments after `init_path`)
     into one faststart MP4 at `out_path` covering `start_ms`..`stop_ms` (epoch ms), snapped back
-    to a keyframe, with timestamps from 0. With `poster_path`, its first picture as a JPEG.
+    to a keyframe, with timestamps from 0. With `poster_path`, its stills as JPEGs: its first
+    picture there, and `stills.ASSET_STILLS - 1` more along it beside it.
 
     The first segment's `start_ms` is taken to be the wall-clock time of its first picture.
     Both files appear complete or not at all.
@@ -83,10 +84,11 @@ def cut(
         metadata = probe(written[0])
         seconds = _seconds(written[0])
         if poster_path is not None:
-            written.append(_temporary_beside(poster_path))
-            _write_poster(written[0], written[1])
-            metadata["sizes"]["thumbnails"] = os.path.getsize(written[1])
-            os.replace(written[1], poster_path)
+            temporary = _write_stills(written[0], poster_path)
+            written += temporary
+            metadata["sizes"]["thumbnails"] = sum(os.path.getsize(t) for t in temporary)
+            for index, path in enumerate(temporary):
+                os.replace(path, stills.still_path(poster_path, index))
         os.replace(written[0], out_path)
     except BaseException:
         for path in written:
@@ -414,14 +416,20 @@ def _temporary_beside(path: str) -> str:
     return os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
 
 
-def _write_poster(video_path: str, poster_path: str) -> None:
-    """The first picture of the clip as a JPEG, decoded from the written file itself."""
+def _write_stills(video_path: str, poster_path: str) -> list[str]:
+    """The asset's stills as JPEGs beside the poster's path, decoded from the written file
+    itself; returns the temporary files written, in still order."""
     try:
-        data = stills.jpeg(stills.first_picture(video_path))
+        frames = stills.pictures_along(video_path, stills.ASSET_STILLS)
     except stills.NoPicture as exc:
-        raise MediaError(f"the clip has no poster to take: {exc}") from None
-    with open(poster_path, "wb") as file:
-        file.write(data)
+        raise MediaError(f"the clip has no picture to take stills from: {exc}") from None
+    written = []
+    for index, frame in enumerate(frames):
+        path = _temporary_beside(stills.still_path(poster_path, index))
+        written.append(path)
+        with open(path, "wb") as file:
+            file.write(stills.jpeg(frame))
+    return written
 
 
 def _format_name(container: av.container.InputContainer) -> str:

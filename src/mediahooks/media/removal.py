@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 from mediahooks.assets import Status
+from mediahooks.media import stills
 from mediahooks.store import assets
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
@@ -28,7 +29,8 @@ def files_of(asset: DbRow) -> list[Path]:
     if not asset.file_path:
         return []
     media = Path(asset.file_path)
-    return [media, media.with_suffix(".jpg")]
+    poster = str(media.with_suffix(".jpg"))
+    return [media, *(Path(stills.still_path(poster, i)) for i in range(stills.ASSET_STILLS))]
 
 
 async def delete_files(paths: list[Path]) -> None:

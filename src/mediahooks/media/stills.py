@@ -57,6 +57,45 @@ def first_picture(source: str | io.BytesIO) -> VideoFrame:
     raise NoPicture("the media has no keyframe")
 
 
+# Stills of an asset: its first picture (the poster) and pictures a third and two thirds in.
+ASSET_STILLS = 3
+
+
+def still_path(poster_path: str, index: int) -> str:
+    """Where an asset's still ``index`` is: the poster itself for 0, then `<id>.<index>.jpg`."""
+    return poster_path if index == 0 else poster_path.removesuffix(".jpg") + f".{index}.jpg"
+
+
+def pictures_along(path: str, count: int) -> list[VideoFrame]:
+    """``count`` pictures spread along a media file: its first, then the keyframes at or before
+    each further ``i / count`` of its length (the first again where none decodes)."""
+    first = first_picture(path)
+    frames = [first]
+    with av.open(path, "r") as container:
+        stream = container.streams.video[0]
+        length = Fraction(container.duration or 0, av.time_base)
+        for index in range(1, count):
+            frames.append(_keyframe_at(container, stream, length * index / count) or first)
+    return frames
+
+
+def _keyframe_at(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, at: Fraction
+) -> VideoFrame | None:
+    if stream.time_base is None:
+        return None
+    try:
+        container.seek(int(at / stream.time_base), stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.dts is None:
+                continue
+            for frame in stream.codec_context.decode(packet):
+                return frame
+    except av.FFmpegError:
+        return None
+    return None
+
+
 def segment_thumbnail(path: str, init_path: str | None = None) -> bytes:
     """A JPEG of the first keyframe of one timeline segment (an fMP4 fragment is read after
     its init segment)."""
