@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from conftest import Api, ApiFactory, Receiver, eventually
-from mediahooks import signing
+from mediahooks.receiver import verify
+from mediahooks.signing import MILLICAST_HEADER
 
 FAST = "0.1,0.1"  # three attempts, 0.1 s apart
 SIGNATURE_HEADERS = (
@@ -175,7 +176,7 @@ async def test_a_delivery_shows_its_payload_and_every_attempt(api: Api, receiver
         for name in SIGNATURE_HEADERS:
             assert attempt["requestHeaders"][name] == got.headers[name], name
         assert attempt["requestHeaders"]["webhook-id"] == sent["messageId"]
-        assert signing.verify(got.body, attempt["requestHeaders"], hook["secret"])
+        assert verify(got.body, attempt["requestHeaders"], hook["secret"]).webhook_id
         assert lower(attempt["responseHeaders"])["x-receiver"] == "test"
 
     # The body is kept up to 16 KiB; the rest of the 100 KiB is dropped.
@@ -237,8 +238,11 @@ async def test_retry_resends_a_finished_delivery_with_the_same_webhook_id(
     first, second = await receiver.wait_for(2, "/healthy")
     assert second.body == first.body
     assert second.headers["webhook-id"] == first.headers["webhook-id"] == sent["messageId"]
-    signing.verify_millicast(
-        second.body, second.headers["X-Millicast-Signature"], healthy["secret"]
+    verify(
+        second.body,
+        {MILLICAST_HEADER: second.headers["X-Millicast-Signature"]},
+        healthy["secret"],
+        platform=True,
     )
     await settled(api, healthy["id"], "succeeded", 1)
     shown = await delivery(api, healthy["id"], done["id"])

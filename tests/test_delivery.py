@@ -16,17 +16,17 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from conftest import Api, ApiFactory, Receiver, eventually
-from mediahooks import signing
 from mediahooks.assets import Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import GONE_REASON
 from mediahooks.events import MediaData, media_hook, new_asset_id
 from mediahooks.events import sample as sample_hook
-from mediahooks.store import accounts, assets, outbox
-from mediahooks.store import deliveries as store
+from mediahooks.receiver import verify
+from mediahooks.signing import MILLICAST_HEADER
+from mediahooks.store import accounts, assets, claims, outbox, verdicts
 from mediahooks.store import webhooks as webhooks_store
-from mediahooks.store.db import DELIVERIES, Database
+from mediahooks.store.db import DELIVERIES, connect
 from mediahooks.store.schema import attempts, deliveries, events
 from mediahooks.store.schema import webhooks as webhooks_table
 from test_webhooks_api import EMBEDDING_URLS
@@ -143,7 +143,7 @@ async def test_retries_keep_the_webhook_id_and_re_sign(api: Api, receiver: Recei
     assert len({r.headers["webhook-id"] for r in got}) == 1
     assert {r.body for r in got} == {got[0].body}
     for r in got:
-        signing.verify(r.body, r.headers, hook["secret"])
+        verify(r.body, r.headers, hook["secret"])
     await settled(api, hook["id"], "succeeded")
     detail = await only_delivery(api, hook["id"])
     assert [a["statusCode"] for a in detail["attemptLog"]] == [500, 500, 200]
@@ -377,9 +377,14 @@ async def test_secret_rotation_signs_with_both_keys_during_grace(
     await api.ok("POST", "/api/webhooks/test/Media")
     (got,) = await receiver.wait_for(1, "/rotating")
     assert len(got.headers["webhook-signature"].split()) == 2
-    signing.verify(got.body, got.headers, hook["secret"])
-    signing.verify(got.body, got.headers, rotated["secret"])
-    signing.verify_millicast(got.body, got.headers["X-Millicast-Signature"], rotated["secret"])
+    verify(got.body, got.headers, hook["secret"])
+    verify(got.body, got.headers, rotated["secret"])
+    verify(
+        got.body,
+        {MILLICAST_HEADER: got.headers["X-Millicast-Signature"]},
+        rotated["secret"],
+        platform=True,
+    )
 
 
 async def test_a_deleted_webhook_gets_nothing_more(api: Api, receiver: Receiver) -> None:
@@ -426,7 +431,7 @@ async def test_overlapping_transactions_fail_alone_and_return_after_their_commit
 ) -> None:
     """On SQLite overlapping transactions share one commit (group commit); on both databases a
     failing one undoes only itself, and every caller continues only once its rows are in."""
-    db = Database(Settings(database_url=database_url).sqlalchemy_url)
+    db = connect(Settings(database_url=database_url).sqlalchemy_url)
     await db.migrate()
     try:
         async with db.transaction() as conn:
@@ -462,7 +467,7 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_loop(
     """Another process holding SQLite's write lock makes a transaction wait asleep: the event
     loop keeps running meanwhile, and the transaction commits once the lock is free."""
     path = tmp_path / "busy.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db = connect(f"sqlite+aiosqlite:///{path}")
     await db.migrate()
     other = sqlite3.connect(path, isolation_level=None)
     try:
@@ -503,8 +508,8 @@ async def test_verdicts_keep_each_webhook_health(api_factory: ApiFactory) -> Non
             .values(failing_since=1_000)
         )
 
-    def result(webhook_id: int, ok: bool, disable_reason: str | None = None) -> store.Result:
-        return store.Result(
+    def result(webhook_id: int, ok: bool, disable_reason: str | None = None) -> verdicts.Result:
+        return verdicts.Result(
             delivery_id=delivery_of[webhook_id],
             webhook_id=webhook_id,
             attempt={
@@ -537,7 +542,7 @@ async def test_verdicts_keep_each_webhook_health(api_factory: ApiFactory) -> Non
         result(gone, False, GONE_REASON),
     ]
     async with db.statements() as conn:
-        await store.record(conn, "w", batch, 5_000, disable_for_ms=100, disable_after_ms=2_000)
+        await verdicts.record(conn, "w", batch, 5_000, disable_for_ms=100, disable_after_ms=2_000)
     async with db.transaction() as conn:
         health = {
             r.id: r
@@ -613,8 +618,8 @@ async def test_a_claim_under_a_backlog_takes_the_oldest_heads_within_each_webhoo
             await outbox.emit(conn, account, hook)
     async with db.statements() as conn:
         if db.is_postgres:
-            await store.keep_statistics(conn)
-        claimed = await store.claim(conn, "w", now_ms(), 100, 5, 10_000, {ids[0]: 2})
+            await claims.keep_statistics(conn)
+        claimed = await claims.claim(conn, "w", now_ms(), 100, 5, 10_000, {ids[0]: 2})
     per_webhook = {w: [c.id for c in claimed if c.webhook_id == w] for w in ids}
     assert [len(per_webhook[w]) for w in ids] == [3, 5, 5]
     async with db.engine.connect() as conn:
@@ -647,11 +652,11 @@ async def test_postgresql_statistics_are_kept_fresh_for_the_claim(
     async def analyzed() -> bool:
         # A server's activity counters reach the statistics views within a second or so.
         async with db.statements() as conn:
-            return await store.keep_statistics(conn)
+            return await claims.keep_statistics(conn)
 
     await eventually(analyzed)
     async with db.statements() as conn:
-        assert not await store.keep_statistics(conn)  # fresh now: nothing to do
+        assert not await claims.keep_statistics(conn)  # fresh now: nothing to do
         known = await conn.execute(
             text("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass")
         )
@@ -667,7 +672,7 @@ async def test_postgresql_commits_wake_other_processes_once_and_this_one_at_once
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no other processes to tell: a second one polls")
     url = Settings(database_url=database_url).sqlalchemy_url
-    here, there = Database(url), Database(url)
+    here, there = connect(url), connect(url)
     await here.migrate()
     listening = [asyncio.Event(), asyncio.Event()]
     listeners = [
@@ -710,7 +715,7 @@ async def test_a_transaction_cancelled_mid_statement_is_rolled_back_and_says_so(
     """Shutting down cancels work in the middle of a statement: the caller sees the
     cancellation (not a complaint about the connection), nothing of it is kept, and the
     database goes on working."""
-    db = Database(Settings(database_url=database_url).sqlalchemy_url)
+    db = connect(Settings(database_url=database_url).sqlalchemy_url)
     await db.migrate()
     try:
         async with db.transaction() as conn:

@@ -19,7 +19,7 @@ from conftest import ApiFactory, Receiver, eventually
 from crashkit import server_env
 from mediahooks import metrics
 from mediahooks.loops import BACKOFF_CAP, backoff
-from mediahooks.store import assets, deliveries, timelines
+from mediahooks.store import assets, claims, timelines, verdicts
 from mediahooks.store.outage import is_outage
 
 # -- pure: the backoff and what counts as an outage
@@ -97,10 +97,10 @@ async def recovered(loop: str, failed_at: list[float], failures_before: float) -
 
 
 LOOPS: dict[str, tuple[Any, str]] = {
-    "claims": (deliveries, "claim"),
-    "verdicts": (deliveries, "record"),
-    "leases": (deliveries, "renew_leases"),
-    "statistics": (deliveries, "keep_statistics"),
+    "claims": (claims, "claim"),
+    "verdicts": (verdicts, "record"),
+    "leases": (claims, "renew_leases"),
+    "statistics": (claims, "keep_statistics"),
     "media": (assets, "claim"),
     "sweeper": (timelines, "idle"),
 }

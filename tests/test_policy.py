@@ -63,13 +63,6 @@ def test_schedule_parsing() -> None:
         retry.parse_schedule("-1")
 
 
-def test_sustained_failure_disables() -> None:
-    policy = retry.Policy(disable_after=100)
-    assert not retry.should_disable(None, 1000, policy)
-    assert not retry.should_disable(950, 1000, policy)
-    assert retry.should_disable(900, 1000, policy)
-
-
 def test_asset_lifecycle() -> None:
     assert assets.check_transition(None, Status.PROCESSING) == "processing"
     assert assets.check_transition(Status.PROCESSING, Status.COMPLETE) == "completed"
@@ -154,7 +147,7 @@ def test_only_plain_http_urls(url: str) -> None:
 
 
 def test_clip_pieces_follow_the_timelines() -> None:
-    from mediahooks.media.timeline import Span, pieces
+    from mediahooks.timeline import Span, pieces
 
     spans = [Span(2, 7, 100_000, 200_000), Span(1, 7, 0, 90_000)]
     assert pieces(spans, 50_000, 150_000) == [
@@ -166,7 +159,7 @@ def test_clip_pieces_follow_the_timelines() -> None:
 
 
 def test_recordings_split_at_24_hours() -> None:
-    from mediahooks.media.timeline import MAX_RECORDING_MS, recording_stop
+    from mediahooks.timeline import MAX_RECORDING_MS, recording_stop
 
     assert recording_stop(0, 3_600_000, ended=False) is None
     assert recording_stop(0, 3_600_000, ended=True) == 3_600_000
@@ -186,7 +179,7 @@ def test_recordings_split_at_24_hours() -> None:
     ],
 )
 def test_clip_ranges(start: int, stop: int, reason: str | None) -> None:
-    from mediahooks.media.timeline import check_range
+    from mediahooks.timeline import check_range
 
     got = check_range(start, stop, now_ms=100_000 if stop < 9 * 3_600_000 else 10 * 3_600_000)
     assert (got is None) if reason is None else (reason in (got or ""))

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from conftest import Api, ApiFactory, eventually
 from mediahooks.clock import now_ms
 from mediahooks.media.sweeper import forget_expired_segments
-from mediahooks.media.timeline import segment_start
 from mediahooks.store.schema import segments
+from mediahooks.timeline import segment_start
 from test_media import push, token
 
 DAY_MS = 86_400_000

@@ -230,10 +230,10 @@ def test_refusals_say_precisely_why() -> None:
 
     cases: list[tuple[dict[str, str], type[VerificationError], type[Exception]]] = [
         ({}, MissingHeaders, MissingHeaders),
-        (sign_at(now - 301), TimestampTooOld, signing.StaleTimestamp),
-        (sign_at(now + 301), TimestampInFuture, signing.StaleTimestamp),
-        ({**sign_at(now), "webhook-timestamp": "1e9"}, InvalidTimestamp, signing.StaleTimestamp),
-        ({**sign_at(now), "webhook-id": "msg_2"}, BadSignature, signing.BadSignature),
+        (sign_at(now - 301), TimestampTooOld, receiver.StaleTimestamp),
+        (sign_at(now + 301), TimestampInFuture, receiver.StaleTimestamp),
+        ({**sign_at(now), "webhook-timestamp": "1e9"}, InvalidTimestamp, receiver.StaleTimestamp),
+        ({**sign_at(now), "webhook-id": "msg_2"}, BadSignature, receiver.BadSignature),
     ]
     for hdrs, precise, family in cases:
         with pytest.raises(precise) as raised:

@@ -9,7 +9,9 @@ import pytest
 import standardwebhooks
 
 from conftest import Api, Receiver
-from mediahooks import signing
+from mediahooks import receiver, signing
+from mediahooks.receiver import verify
+from mediahooks.signing import MILLICAST_HEADER
 from test_events import VECTOR_BODY
 
 VECTOR_SECRET = "ZXhhbXBsZS13ZWJob29rLXNlY3JldC1ieXRlcy0wMDA="
@@ -26,7 +28,7 @@ def platform_verify(secret: str, raw_body: bytes, header: str) -> bool:
 def test_platform_test_vector() -> None:
     assert signing.millicast_signature(VECTOR_SECRET, VECTOR_BODY) == VECTOR_SIGNATURE
     assert platform_verify(VECTOR_SECRET, VECTOR_BODY, VECTOR_SIGNATURE)
-    signing.verify_millicast(VECTOR_BODY, VECTOR_SIGNATURE, VECTOR_SECRET)
+    verify(VECTOR_BODY, {MILLICAST_HEADER: VECTOR_SIGNATURE}, VECTOR_SECRET, platform=True)
 
 
 def test_standard_webhooks_package_accepts_our_headers() -> None:
@@ -43,7 +45,7 @@ def test_our_verify_accepts_what_the_package_signs() -> None:
 
     signature = wh.sign("msg_2", datetime.fromtimestamp(ts, tz=UTC), VECTOR_BODY.decode())
     headers = {"webhook-id": "msg_2", "webhook-timestamp": str(ts), "webhook-signature": signature}
-    assert signing.verify(VECTOR_BODY, headers, VECTOR_SECRET) == "msg_2"
+    assert verify(VECTOR_BODY, headers, VECTOR_SECRET).webhook_id == "msg_2"
 
 
 def test_rotation_signs_with_both_keys_and_either_verifies() -> None:
@@ -53,7 +55,7 @@ def test_rotation_signs_with_both_keys_and_either_verifies() -> None:
     assert len(headers["webhook-signature"].split()) == 2
     for key in (old, new):
         standardwebhooks.Webhook("whsec_" + key).verify(VECTOR_BODY, headers)
-        assert signing.verify(VECTOR_BODY, headers, key) == "msg_3"
+        assert verify(VECTOR_BODY, headers, key).webhook_id == "msg_3"
     # The platform header carries the current key only.
     assert platform_verify(new, VECTOR_BODY, headers[signing.MILLICAST_HEADER])
 
@@ -61,17 +63,17 @@ def test_rotation_signs_with_both_keys_and_either_verifies() -> None:
 @pytest.mark.parametrize(
     ("change", "error"),
     [
-        (lambda h, b: ({**h, "webhook-signature": "v1,AAAA"}, b), signing.BadSignature),
-        (lambda h, b: (h, b + b" "), signing.BadSignature),
-        (lambda h, b: ({**h, "webhook-id": "msg_other"}, b), signing.BadSignature),
-        (lambda h, b: ({**h, "webhook-timestamp": "1"}, b), signing.StaleTimestamp),
+        (lambda h, b: ({**h, "webhook-signature": "v1,AAAA"}, b), receiver.BadSignature),
+        (lambda h, b: (h, b + b" "), receiver.BadSignature),
+        (lambda h, b: ({**h, "webhook-id": "msg_other"}, b), receiver.BadSignature),
+        (lambda h, b: ({**h, "webhook-timestamp": "1"}, b), receiver.StaleTimestamp),
         (
             lambda h, b: ({**h, "webhook-timestamp": str(int(time.time()) + 3600)}, b),
-            signing.StaleTimestamp,
+            receiver.StaleTimestamp,
         ),
         (
             lambda h, b: ({k: v for k, v in h.items() if k != "webhook-id"}, b),
-            signing.MissingHeaders,
+            receiver.MissingHeaders,
         ),
     ],
 )
@@ -79,7 +81,7 @@ def test_forgeries_are_refused_by_us_and_by_the_package(change, error) -> None: 
     headers = signing.sign([VECTOR_SECRET], "msg_4", int(time.time()), VECTOR_BODY)
     bad_headers, bad_body = change(headers, VECTOR_BODY)
     with pytest.raises(error):
-        signing.verify(bad_body, bad_headers, VECTOR_SECRET)
+        verify(bad_body, bad_headers, VECTOR_SECRET)
     with pytest.raises(standardwebhooks.WebhookVerificationError):
         standardwebhooks.Webhook("whsec_" + VECTOR_SECRET).verify(bad_body, bad_headers)
 
@@ -92,4 +94,4 @@ async def test_a_real_delivery_verifies_both_ways(api: Api, receiver: Receiver) 
     assert got.headers["User-Agent"].startswith("mediahooks/")
     assert platform_verify(hook["secret"], got.body, got.headers["X-Millicast-Signature"])
     standardwebhooks.Webhook("whsec_" + hook["secret"]).verify(got.body, got.headers)
-    assert signing.verify(got.body, got.headers, hook["secret"]) == got.headers["webhook-id"]
+    assert verify(got.body, got.headers, hook["secret"]).webhook_id == got.headers["webhook-id"]

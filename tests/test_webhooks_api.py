@@ -17,10 +17,11 @@ from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from conftest import API_SECRET, Api, ApiFactory, Received, Receiver
-from mediahooks import signing
 from mediahooks.api import deliveries as deliveries_api
 from mediahooks.api import webhooks as webhooks_api
 from mediahooks.clock import now_ms
+from mediahooks.receiver import verify
+from mediahooks.signing import MILLICAST_HEADER
 from mediahooks.store import outbox
 from mediahooks.store.schema import webhooks as webhooks_table
 
@@ -218,9 +219,14 @@ async def test_list_pages_by_id_with_an_exclusive_starting_id(api: Api) -> None:
 
 def assert_signed(got: Received, secret: str, message_id: str) -> None:
     """Both signature schemes verify, the second one with an off-the-shelf verifier."""
-    signing.verify_millicast(got.body, got.headers.get("X-Millicast-Signature"), secret)
+    verify(
+        got.body,
+        {MILLICAST_HEADER: got.headers.get("X-Millicast-Signature")},
+        secret,
+        platform=True,
+    )
     assert got.headers["webhook-id"] == message_id
-    assert signing.verify(got.body, got.headers, secret) == message_id
+    assert verify(got.body, got.headers, secret).webhook_id == message_id
     StandardWebhook("whsec_" + secret).verify(got.body, got.headers)
 
 

@@ -15,9 +15,12 @@ from fastapi import FastAPI, Request, Response
 from rich.console import Console
 from sqlalchemy import select
 
-from mediahooks import events, signing
+from mediahooks import events
 from mediahooks.clock import now_ms
+from mediahooks.receiver.models import Hook, MalformedHook, parse
+from mediahooks.receiver.verify import VerificationError, verify
 from mediahooks.service import Service
+from mediahooks.signing import MILLICAST_HEADER
 from mediahooks.store import outbox, tokens
 from mediahooks.store import webhooks as store
 from mediahooks.store.schema import webhooks
@@ -34,20 +37,26 @@ def mount(app: FastAPI, service: Service, console: Console) -> None:
             secret = (
                 await conn.execute(select(webhooks.c.secret).where(webhooks.c.url == _url(request)))
             ).scalar()
+        # Both schemes, through the receiver SDK a user's own receiver would use: the platform's
+        # header checked on its own (without the Standard Webhooks headers beside it).
+        platform_only = {MILLICAST_HEADER: request.headers.get(MILLICAST_HEADER, "")}
         try:
-            signing.verify(body, request.headers, secret or "")
-            signing.verify_millicast(
-                body, request.headers.get(signing.MILLICAST_HEADER), secret or ""
-            )
-        except (signing.VerificationError, ValueError) as exc:
+            verify(body, request.headers, secret or "")
+            verify(body, platform_only, secret or "", platform=True)
+            hook = parse(body)
+        except (VerificationError, MalformedHook, ValueError) as exc:
             console.print(f"[red]demo receiver: refused a hook: {exc}[/]")
             return Response(status_code=401)
-        hook = events.parse(body)
         console.print(
-            f"[green]demo receiver: got {hook.type}/{hook.event}[/] for {hook.stream_name} "
+            f"[green]demo receiver: got {hook.type}/{hook.event}[/] for {_stream(hook)} "
             f"(webhook-id {request.headers['webhook-id']}); both signatures verified"
         )
         return Response(status_code=204)
+
+
+def _stream(hook: Hook) -> str:
+    data = hook.raw.get("data", {})
+    return str(data.get("streamName") or data.get("name"))  # feeds name their stream `name`
 
 
 def _url(request: Request) -> str:

@@ -28,7 +28,8 @@ class Policy:
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     jitter: float = 0.2
     retry_after_cap: float = 3600.0
-    # A webhook failing without a single success for this long is disabled for `disable_for`.
+    # A webhook failing without a single success for this long is disabled for `disable_for`
+    # (decided where verdicts are written, in one statement: `store.verdicts.record`).
     disable_after: float = 5 * 86400.0
     disable_for: float = 86400.0
 
@@ -92,8 +93,3 @@ def next_delay(
     if status in (429, 503) and retry_after is not None:
         delay = max(delay, min(retry_after, policy.retry_after_cap))
     return delay
-
-
-def should_disable(failing_since: float | None, now: float, policy: Policy) -> bool:
-    """Sustained failure: no success since ``failing_since`` for ``disable_after`` seconds."""
-    return failing_since is not None and now - failing_since >= policy.disable_after

@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mediahooks import dashboard
 from mediahooks.api.app import create_app
 from mediahooks.ingest import rtmp
 from mediahooks.service import Service
@@ -62,7 +63,7 @@ async def start(
 ) -> Running:
     """Start listening (port 0: any free port) and return once connections are accepted."""
     config = uvicorn.Config(
-        create_app(service, extra),
+        create_app(service, [dashboard.mount, *([extra] if extra else [])]),
         host=host,
         port=port,
         lifespan="off",

@@ -21,7 +21,7 @@ from mediahooks.media import sweeper, thumbnails
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
 from mediahooks.store import accounts
-from mediahooks.store.db import Database
+from mediahooks.store.db import Database, connect
 
 log = logging.getLogger("mediahooks")
 
@@ -31,7 +31,7 @@ READY_TIMEOUT = 2.0  # how long `/readyz` waits for the database before saying i
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.sqlalchemy_url, settings.sqlite_synchronous)
+        self.db: Database = connect(settings.sqlalchemy_url, settings.sqlite_synchronous)
         self.account_id = ""
         self.dispatcher: Dispatcher | None = None
         self.loops = Supervisor(self._break)
@@ -56,8 +56,8 @@ class Service:
         async with self.db.transaction() as conn:
             self.account_id, created = await accounts.ensure(conn, secret)
         if dispatch:
-            if self.db.is_postgres:
-                self.loops.start("listener", self.db.listen)
+            for name, loop in self.db.loops().items():
+                self.loops.start(name, loop)
             self.dispatcher = Dispatcher(self.db, self.settings)
             for name, loop in self.dispatcher.loops().items():
                 self.loops.start(name, loop)

@@ -1,4 +1,5 @@
-"""Both signature schemes, sign and verify (pure, standard library only).
+"""Both signature schemes, as the sender signs (pure, standard library only; receivers verify
+with `receiver.verify`).
 
 - The platform's ``X-Millicast-Signature: sha1=<hex HMAC-SHA1(key, body)>``.
 - Standard Webhooks v1: ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{ts}.{body}")>``.
@@ -14,27 +15,9 @@ import binascii
 import functools
 import hmac
 import secrets
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 MILLICAST_HEADER = "X-Millicast-Signature"
-DEFAULT_TOLERANCE = 5 * 60
-
-
-class VerificationError(Exception):
-    """The request is not a genuine, fresh hook."""
-
-
-class MissingHeaders(VerificationError):
-    pass
-
-
-class BadSignature(VerificationError):
-    pass
-
-
-class StaleTimestamp(VerificationError):
-    """The timestamp is outside the tolerance: too old (a replay) or in the future."""
 
 
 def new_secret() -> str:
@@ -74,50 +57,3 @@ def sign(secrets_: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> d
         "webhook-timestamp": str(timestamp),
         "webhook-signature": " ".join(standard_signature(k, msg_id, timestamp, body) for k in keys),
     }
-
-
-def verify(
-    body: bytes,
-    headers: Mapping[str, str],
-    secrets_: str | Iterable[str],
-    *,
-    tolerance: int = DEFAULT_TOLERANCE,
-    now: float | None = None,
-) -> str:
-    """Check a Standard Webhooks signature; return the ``webhook-id``.
-
-    Accepts when any signature in the header matches any of the given secrets (rotation), and
-    the timestamp is within ``tolerance`` seconds of ``now`` either way.
-    """
-    h = {k.lower(): v for k, v in headers.items()}
-    msg_id, ts_text, sig_header = (
-        h.get("webhook-id"),
-        h.get("webhook-timestamp"),
-        h.get("webhook-signature"),
-    )
-    if not msg_id or not ts_text or not sig_header:
-        raise MissingHeaders("webhook-id, webhook-timestamp and webhook-signature are required")
-    try:
-        timestamp = int(ts_text)
-    except ValueError as exc:
-        raise StaleTimestamp(f"webhook-timestamp is not an integer: {ts_text!r}") from exc
-    current = time.time() if now is None else now
-    if timestamp < current - tolerance:
-        raise StaleTimestamp("webhook-timestamp is too old")
-    if timestamp > current + tolerance:
-        raise StaleTimestamp("webhook-timestamp is in the future")
-    keys = [secrets_] if isinstance(secrets_, str) else list(secrets_)
-    offered = [part.removeprefix("v1,") for part in sig_header.split() if part.startswith("v1,")]
-    for key in keys:
-        expected = standard_signature(key, msg_id, timestamp, body).removeprefix("v1,")
-        if any(hmac.compare_digest(expected, sig) for sig in offered):
-            return msg_id
-    raise BadSignature("no signature matches")
-
-
-def verify_millicast(body: bytes, header: str | None, secret: str) -> None:
-    """Check the platform's signature. It has no timestamp, so it cannot detect a replay."""
-    if not header:
-        raise MissingHeaders(f"{MILLICAST_HEADER} is required")
-    if not hmac.compare_digest(millicast_signature(secret, body), header.strip().lower()):
-        raise BadSignature(f"{MILLICAST_HEADER} does not match")

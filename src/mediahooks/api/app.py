@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mediahooks import __version__, dashboard, metrics
+from mediahooks import __version__, metrics
 from mediahooks.api import (
     assets,
     deliveries,
@@ -28,10 +28,11 @@ from mediahooks.api import (
 from mediahooks.clock import now_ms
 from mediahooks.media.ingest import Ingest
 from mediahooks.service import Service
-from mediahooks.store import deliveries as delivery_store
+from mediahooks.store import claims
 
 
-def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None) -> FastAPI:
+def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()) -> FastAPI:
+    """The API; ``extra`` mounts more on the same app (the dashboard, the demo's receiver)."""
     app = FastAPI(
         title="mediahooks",
         version=__version__,
@@ -65,15 +66,14 @@ def create_app(service: Service, extra: Callable[[FastAPI], None] | None = None)
     async def prometheus(request: Request) -> PlainTextResponse:
         now = now_ms()
         async with service.db.engine.connect() as conn:
-            pending, oldest_due = await delivery_store.backlog(conn, now)
+            pending, oldest_due = await claims.backlog(conn, now)
         metrics.PENDING.set(pending)
         metrics.OLDEST_DUE_AGE.set(0 if oldest_due is None else (now - oldest_due) / 1000)
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     openapi.mount(app)
-    dashboard.mount(app)
-    if extra is not None:
-        extra(app)
+    for mount in extra:
+        mount(app)
     return NoNul(BodyLimit(TrailingSlash(app), service.settings.max_body_bytes))  # type: ignore[return-value]
 
 

@@ -21,7 +21,7 @@ from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
-from mediahooks.media import clips, links, removal, stills
+from mediahooks.media import clips, files, links, removal, stills
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
 from mediahooks.store import assets as store
@@ -492,7 +492,7 @@ async def download(
 async def _signed_file(
     service: Service, asset_id: str, expires: int, sig: str, index: int, ext: str
 ) -> FileResponse:
-    """File ``index`` of `removal.files_of` (the media, then the stills), if the link holds."""
+    """File ``index`` of `files.files_of` (the media, then the stills), if the link holds."""
     async with service.db.transaction() as conn:
         key = await keys.get_or_create(conn, DOWNLOAD_KEY)
         row = await store.get_any(conn, asset_id)
@@ -501,7 +501,7 @@ async def _signed_file(
         raise ApiError(403, refusal)
     if row is None or row.status != Status.COMPLETE.value or not row.file_path:
         raise ApiError(404, "This media file is gone.")
-    path = removal.files_of(row)[index]
+    path = files.files_of(row)[index]
     if not path.exists():
         raise ApiError(404, "This media file is gone.")
     media_type = "video/mp4" if ext == "mp4" else "image/jpeg"

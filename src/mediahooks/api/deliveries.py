@@ -18,7 +18,7 @@ from mediahooks.api.paging import MAX_ID
 from mediahooks.api.webhooks import WebhookId, found_webhook
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.service import Service
-from mediahooks.store import deliveries as store
+from mediahooks.store import attempt_log
 from mediahooks.store.schema import DbRow
 
 router = APIRouter(prefix="/api/webhooks", tags=["deliveries"])
@@ -86,7 +86,9 @@ async def list_deliveries(
 ) -> JSONResponse:
     await found_webhook(service, account, id)
     async with service.db.engine.connect() as conn:
-        rows = await store.page(conn, id, list(status or []), startingId, itemCount, isDescending)
+        rows = await attempt_log.page(
+            conn, id, list(status or []), startingId, itemCount, isDescending
+        )
     return ok([delivery_json(r) for r in rows])
 
 
@@ -97,7 +99,7 @@ async def read_delivery(
     await found_webhook(service, account, id)
     async with service.db.engine.connect() as conn:
         delivery, attempts = found(
-            await store.get(conn, id, deliveryId), f"Delivery {deliveryId} of webhook {id}"
+            await attempt_log.get(conn, id, deliveryId), f"Delivery {deliveryId} of webhook {id}"
         )
     return ok(
         delivery_json(delivery)
@@ -111,9 +113,9 @@ async def read_delivery(
 async def retry(service: Service, webhook_id: int, delivery_id: int) -> DbRow:
     """Queue a finished delivery again, now; 409 while it is still pending."""
     async with service.db.transaction() as conn:
-        requeued = await store.retry(conn, webhook_id, delivery_id, now_ms())
+        requeued = await attempt_log.retry(conn, webhook_id, delivery_id, now_ms())
         delivery, _ = found(
-            await store.get(conn, webhook_id, delivery_id),
+            await attempt_log.get(conn, webhook_id, delivery_id),
             f"Delivery {delivery_id} of webhook {webhook_id}",
         )
     if not requeued:
@@ -128,7 +130,7 @@ async def retry(service: Service, webhook_id: int, delivery_id: int) -> DbRow:
 async def recover(service: Service, webhook_id: int, since_ms: int) -> int:
     """Queue again every failed delivery of the webhook created since ``since_ms``."""
     async with service.db.transaction() as conn:
-        return await store.recover(conn, webhook_id, since_ms, now_ms())
+        return await attempt_log.recover(conn, webhook_id, since_ms, now_ms())
 
 
 @router.post("/{id:int}/deliveries/{deliveryId:int}/retry", summary="Send a delivery again")

@@ -13,8 +13,8 @@ from mediahooks.clock import now_ms
 from mediahooks.dashboard.web import MemberDep, form, one, redirect, render
 from mediahooks.media import clips
 from mediahooks.media.playback import Grant
-from mediahooks.media.timeline import MIN_CLIP_MS
 from mediahooks.store import timelines
+from mediahooks.timeline import MIN_CLIP_MS
 
 router = APIRouter(include_in_schema=False)
 PRESETS = (10, 30, 60)  # seconds for the "last N s" buttons

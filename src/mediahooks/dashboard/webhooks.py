@@ -16,7 +16,7 @@ from mediahooks.api.envelope import ApiError
 from mediahooks.api.paging import MAX_ID
 from mediahooks.clock import now_ms
 from mediahooks.dashboard.web import MemberDep, Visitor, form, one, redirect, render
-from mediahooks.store import deliveries as delivery_store
+from mediahooks.store import attempt_log
 from mediahooks.store import webhooks as store
 from mediahooks.store.schema import DbRow
 
@@ -111,7 +111,7 @@ async def _show(
     **extra: Any,
 ) -> Response:
     async with seen.service.db.engine.connect() as conn:
-        deliveries = await delivery_store.page(
+        deliveries = await attempt_log.page(
             conn, row.id, [queue] if queue else [], before, PAGE_SIZE + 1, True
         )
     return render(
@@ -216,7 +216,7 @@ async def delivery_page(
     found = None
     if row is not None:
         async with seen.service.db.engine.connect() as conn:
-            found = await delivery_store.get(conn, webhook_id, delivery_id)
+            found = await attempt_log.get(conn, webhook_id, delivery_id)
     if row is None or found is None:
         return render(seen, "missing.html", 404, what=f"Delivery {delivery_id}")
     delivery, attempts = found

@@ -24,7 +24,7 @@ from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.delivery.sender import Response, Sender
 from mediahooks.loops import Beat, LoopFactory
-from mediahooks.store import deliveries as store
+from mediahooks.store import claims, verdicts
 from mediahooks.store.db import DELIVERIES, Database
 from mediahooks.store.outage import is_outage
 
@@ -40,14 +40,14 @@ GONE_REASON = "the endpoint answered 410 Gone; re-enable the webhook once it acc
 
 
 def decide(
-    claimed: store.Claimed,
+    claimed: claims.Claimed,
     response: Response,
     policy: retry.Policy,
     now: int,
     started_at: int,
     request_headers: dict[str, str],
     worker: str,
-) -> store.Result:
+) -> verdicts.Result:
     """The delivery's next state after one attempt (pure)."""
     tries = claimed.tries + 1
     verdict = retry.verdict(response.status, tries, policy)
@@ -59,7 +59,7 @@ def decide(
     elif verdict is retry.Verdict.GONE:
         # The event stays queued for when the webhook is re-enabled; this try is not counted.
         tries, status, disable = claimed.tries, "pending", GONE_REASON
-    return store.Result(
+    return verdicts.Result(
         delivery_id=claimed.id,
         webhook_id=claimed.webhook_id,
         attempt={
@@ -71,8 +71,8 @@ def decide(
             "status_code": response.status,
             "error_kind": response.error_kind,
             "error_message": response.error_message,
-            "request_headers": store.headers_json(request_headers),
-            "response_headers": store.headers_json(response.headers),
+            "request_headers": verdicts.headers_json(request_headers),
+            "response_headers": verdicts.headers_json(response.headers),
             "response_body": response.body,
             "worker": worker,
         },
@@ -96,8 +96,8 @@ class Dispatcher:
         # its share of each webhook's concurrency) within seconds, whatever the attempt timeout.
         self.lease_ms = LEASE_MS
         self._wake = asyncio.Event()
-        self._results: asyncio.Queue[store.Result] = asyncio.Queue()
-        self._writing: list[store.Result] = []  # taken from the queue, not yet written
+        self._results: asyncio.Queue[verdicts.Result] = asyncio.Queue()
+        self._writing: list[verdicts.Result] = []  # taken from the queue, not yet written
         self._inflight = 0  # claimed and not yet written down
         self._sending: Counter[int] = Counter()  # waiting for an answer, per webhook
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,7 +149,7 @@ class Dispatcher:
             now = now_ms()
             due: int | None = None
             async with self.db.statements() as conn:
-                claimed = await store.claim(
+                claimed = await claims.claim(
                     conn,
                     self.owner,
                     now,
@@ -161,7 +161,7 @@ class Dispatcher:
                 if not claimed:
                     # Asked on the same connection: no second checkout. (Having claimed some,
                     # the loop is woken when they are answered.)
-                    due = await store.next_due(conn, now)
+                    due = await claims.next_due(conn, now)
             beat()
             for c in claimed:
                 self._inflight += 1
@@ -184,21 +184,21 @@ class Dispatcher:
             await asyncio.sleep(self.lease_ms / 4000)
             if self._inflight:
                 async with self.db.statements() as conn:
-                    await store.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
+                    await claims.renew_leases(conn, self.owner, now_ms() + self.lease_ms)
             beat()
 
     async def _keep_statistics(self, beat: Beat) -> None:
         while True:
             await asyncio.sleep(STATISTICS_SECONDS)
             async with self.db.statements() as conn:
-                await store.keep_statistics(conn)
+                await claims.keep_statistics(conn)
             beat()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
-    async def _attempt(self, claimed: store.Claimed) -> None:
+    async def _attempt(self, claimed: claims.Claimed) -> None:
         started_at = now_ms()
         headers = {
             "Content-Type": "application/json",
@@ -264,7 +264,7 @@ class Dispatcher:
                     await asyncio.wait_for(self._write(self._writing), timeout=10)
             raise
 
-    async def _write(self, batch: list[store.Result]) -> None:
+    async def _write(self, batch: list[verdicts.Result]) -> None:
         """Write a batch; when the database refuses it, find the result that cannot be stored.
 
         The leases keep these deliveries ours meanwhile. An outage is left to the supervisor
@@ -274,7 +274,7 @@ class Dispatcher:
         for tries in itertools.count():
             try:
                 async with self.db.transaction(durable=False) as conn:
-                    await store.record(
+                    await verdicts.record(
                         conn,
                         self.owner,
                         batch,
@@ -296,7 +296,7 @@ class Dispatcher:
             await asyncio.sleep(min(5.0, 0.5 * (tries + 1)))
 
 
-def _without_answer(result: store.Result) -> store.Result:
+def _without_answer(result: verdicts.Result) -> verdicts.Result:
     attempt = dict(
         result.attempt,
         response_headers="{}",

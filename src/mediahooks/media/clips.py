@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediahooks.media.timeline import NO_TIMELINE, Span, check_range, pieces
 from mediahooks.store import assets, timelines, tokens
 from mediahooks.store.schema import DbRow
+from mediahooks.timeline import NO_TIMELINE, check_range, pieces
 
 
 class ClipRefused(ValueError):
@@ -56,8 +56,11 @@ async def request(
     spans = [
         span
         for span in await timelines.spans(conn, account_id, clip.stream_name)
-        if clip.token_id in (None, span.token_id) and await _clippable(conn, account_id, span)
+        if clip.token_id in (None, span.token_id)
     ]
+    # A deleted token's timelines stay clippable: the media was published while it was valid.
+    refused = await tokens.without_clipping(conn, account_id, {s.token_id for s in spans})
+    spans = [span for span in spans if span.token_id not in refused]
     found = pieces(spans, clip.start_ms, clip.stop_ms)
     if not found:
         raise ClipRefused(NO_TIMELINE, "startTime")
@@ -82,9 +85,3 @@ async def request(
         )
         for piece in found
     ]
-
-
-async def _clippable(conn: AsyncConnection, account_id: str, span: Span) -> bool:
-    token = await tokens.get(conn, account_id, span.token_id)
-    # A deleted token's timelines stay clippable: the media was published while it was valid.
-    return token is None or bool(token.clip)

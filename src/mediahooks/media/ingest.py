@@ -30,10 +30,10 @@ from mediahooks.assets import Status
 from mediahooks.clock import iso, now_ms
 from mediahooks.config import Settings
 from mediahooks.media import formats, hls
-from mediahooks.media.timeline import recording_stop, segment_start
 from mediahooks.store import assets, outbox, timelines, tokens
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
+from mediahooks.timeline import recording_stop, segment_start
 
 FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 STREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from mediahooks.media.hls import Entry, Playlist, render_playlist
+from mediahooks.timeline import Segment
 
 LIVE_WINDOW = 6  # segments in a live playlist: hls.js and ffmpeg start 3 from the end
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -28,20 +29,6 @@ class RangeRefused(ValueError):
         super().__init__(message)
         self.message = message
         self.field = field
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A timed segment as playlists need it."""
-
-    filename: str
-    start_ms: int
-    duration_ms: int
-    seq: int | None
-
-    @property
-    def end_ms(self) -> int:
-        return self.start_ms + self.duration_ms
 
 
 # --- signed grants -----------------------------------------------------------------------------

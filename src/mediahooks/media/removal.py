@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 from mediahooks.assets import Status
-from mediahooks.media import stills
+from mediahooks.media.files import files_of
 from mediahooks.store import assets
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
@@ -23,14 +23,6 @@ async def remove(db: Database, asset: DbRow) -> None:
     await delete_files(files_of(asset))
     async with db.transaction() as conn:
         await assets.transition(conn, asset.id, Status.DELETED)
-
-
-def files_of(asset: DbRow) -> list[Path]:
-    if not asset.file_path:
-        return []
-    media = Path(asset.file_path)
-    poster = str(media.with_suffix(".jpg"))
-    return [media, *(Path(stills.still_path(poster, i)) for i in range(stills.ASSET_STILLS))]
 
 
 async def delete_files(paths: list[Path]) -> None:

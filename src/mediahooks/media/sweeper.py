@@ -17,10 +17,10 @@ from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import removal
 from mediahooks.media.ingest import end_broadcast
-from mediahooks.media.timeline import MAX_TIMELINE_MS
 from mediahooks.store import assets, history, timelines
 from mediahooks.store.db import Database
 from mediahooks.store.schema import accounts, deliveries, events
+from mediahooks.timeline import MAX_TIMELINE_MS
 
 log = logging.getLogger("mediahooks.sweeper")
 

@@ -23,7 +23,7 @@ from mediahooks.assets import InvalidTransition, Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
-from mediahooks.media import cutter
+from mediahooks.media import cutter, files
 from mediahooks.store import assets, timelines
 from mediahooks.store.db import MEDIA, Database
 from mediahooks.store.outage import is_outage
@@ -47,7 +47,7 @@ class MediaWorker:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.media_dir = settings.data_dir / "media"
+        self.data_dir = settings.data_dir
         self.owner = f"media-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         db.on_commit_wake(MEDIA, self._wake.set)
@@ -103,7 +103,7 @@ class MediaWorker:
         if broadcast is None or not rows or rows[0].start_ms > asset.start_time + 500:
             await self._fail(asset, GONE)
             return
-        out = self.media_dir / asset.account_id / f"{asset.id}.mp4"
+        out = files.media_path(self.data_dir, asset.account_id, asset.id)
         out.parent.mkdir(parents=True, exist_ok=True)
         segments = [cutter.Segment(r.path, r.start_ms, r.duration_ms) for r in rows]
         started = now_ms()
@@ -116,7 +116,7 @@ class MediaWorker:
                 asset.stop_time,
                 str(out),
                 broadcast.init_path,
-                str(out.with_suffix(".jpg")),
+                str(files.poster_path(out)),
             )
         except cutter.MediaError as exc:
             await self._fail(asset, str(exc))

@@ -23,7 +23,7 @@ _PG_OUTAGE = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     # The driver lost its place in the protocol, as it does when the server ends a connection
     # in the middle of a statement ("cannot switch to state 12"): that connection is discarded
-    # (`db._discard_if_lost`) and the next one works.
+    # (`postgres._discard_if_lost`) and the next one works.
     asyncpg.exceptions._base.InternalClientError,
 )
 

@@ -31,10 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediahooks import events, patterns
 from mediahooks.clock import now_ms
 from mediahooks.store import webhooks
-from mediahooks.store.db import PgStatement, SqliteStatement, mark_wake
+from mediahooks.store.db import mark_wake
+from mediahooks.store.postgres import PgStatement
 from mediahooks.store.schema import deliveries
 from mediahooks.store.schema import events as events_table
 from mediahooks.store.schema import webhooks as webhooks_table
+from mediahooks.store.sqlite import SqliteStatement
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediahooks.media.playback import Segment
 from mediahooks.store import tokens
 from mediahooks.store.schema import DbRow, accounts, broadcasts, publish_tokens, segments
+from mediahooks.timeline import Segment
 
 _timed = segments.c.start_ms.is_not(None)
 _end = segments.c.start_ms + segments.c.duration_ms

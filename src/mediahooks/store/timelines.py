@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediahooks.media.timeline import Span
 from mediahooks.store.schema import DbRow, broadcasts, segments
+from mediahooks.timeline import Span
 
 _timed = segments.c.start_ms.is_not(None)
 

@@ -57,6 +57,19 @@ async def get(conn: AsyncConnection, account_id: str, token_id: int) -> DbRow | 
     return (await conn.execute(query)).first()
 
 
+async def without_clipping(conn: AsyncConnection, account_id: str, ids: set[int]) -> set[int]:
+    """Those of the tokens ``ids`` that exist and do not allow clipping (one query)."""
+    if not ids:
+        return set()
+    query = select(publish_tokens.c.id).where(
+        publish_tokens.c.id.in_(ids),
+        publish_tokens.c.account_id == account_id,
+        publish_tokens.c.clip.is_(False),
+        _live,
+    )
+    return set((await conn.execute(query)).scalars())
+
+
 async def by_token(conn: AsyncConnection, token: str) -> DbRow | None:
     query = select(publish_tokens).where(publish_tokens.c.token == token, _live)
     return (await conn.execute(query)).first()

@@ -1,4 +1,5 @@
-"""Timeline arithmetic: which broadcasts cover a time range, and the rules of a clip (pure).
+"""Timeline arithmetic: which broadcasts cover a time range, and the rules of a clip (pure);
+the timed segments that playlists are made of.
 
 A broadcast's coverage runs from its first segment's start to its last segment's end; a clip
 range that a restart splits becomes one piece per broadcast it touches.
@@ -82,3 +83,17 @@ def recording_stop(start_ms: int, covered_until_ms: int, ended: bool) -> int | N
     if covered_until_ms - start_ms >= MAX_RECORDING_MS:
         return start_ms + MAX_RECORDING_MS
     return covered_until_ms if ended else None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A timed segment as playlists need it."""
+
+    filename: str
+    start_ms: int
+    duration_ms: int
+    seq: int | None
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_ms
