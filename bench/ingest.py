@@ -6,15 +6,18 @@ The input is a 720p30 H.264 stream (about 2.5 Mb/s, a keyframe every 2 s, no B-f
 `ffmpeg -re -stream_loop -1 -i file -c copy -f <container>` sends it to the service (a real
 `mediahooks serve` process) and another sends it to the baseline, one receiving ffmpeg per
 stream doing the same job without a database:
-`ffmpeg -listen 1 -i <url> -c copy -f segment -segment_time 2 out%05d.ts`.
+`ffmpeg -listen 1 -i <url> -c copy -f segment -segment_time 2 out%05d.ts` (for SRT, ffmpeg's
+own listener, `srt://...?mode=listener`, one per stream since it takes one caller).
 Both sides run at once, so they see the same machine; the CPU of each (from /proc, children
 included) over the measured window is divided by the streams and the seconds.
 
 The delay is read from the service's own index: each time a segment becomes clippable, how long
 after the wall-clock time of its last frame (the frame that waited least) and its first (the one
-that waited most). A protocol is a parameter (`--protocol`); RTMP is the one so far.
+that waited most). A protocol is a parameter (`--protocol rtmp|srt`). SRT's receiver holds each
+packet for its latency (120 ms by default, the larger of the two sides' settings) before the
+application gets it, in the service and in the baseline alike: that delay is SRT's, not ours.
 
-Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp]``.
+Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt]``.
 Results are printed and written to bench/results/ingest-<timestamp>.json.
 """
 
@@ -37,6 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cpu import Window, with_children
 
@@ -53,8 +57,10 @@ class Protocol:
     name: str
     container: str  # what the sending ffmpeg muxes into
     service_url: Callable[[int, str, str], str]  # (port, stream, token)
-    baseline_url: Callable[[int, str], str]  # (port, stream): where ffmpeg -listen waits
+    baseline_url: Callable[[int, str], str]  # (port, stream): where the baseline's sender goes
+    baseline_input: Callable[[int, str], list[str]]  # the baseline receiver's input options
     port_setting: str  # the MEDIAHOOKS_* variable of the service's port
+    transport: int  # socket.SOCK_STREAM or SOCK_DGRAM: which kind of free port to find
 
 
 PROTOCOLS = {
@@ -65,9 +71,29 @@ PROTOCOLS = {
             f"rtmp://127.0.0.1:{port}/v2/pub/{stream}?token={token}"
         ),
         baseline_url=lambda port, stream: f"rtmp://127.0.0.1:{port}/live/{stream}",
+        baseline_input=lambda port, stream: [
+            "-listen",
+            "1",
+            "-i",
+            f"rtmp://127.0.0.1:{port}/live/{stream}",
+        ],
         port_setting="MEDIAHOOKS_RTMP_PORT",
+        transport=socket.SOCK_STREAM,
+    ),
+    "srt": Protocol(
+        name="srt",
+        container="mpegts",
+        service_url=lambda port, stream, token: (
+            f"srt://127.0.0.1:{port}?streamid={quote(f'{stream}?t={token}', safe='')}"
+        ),
+        baseline_url=lambda port, stream: f"srt://127.0.0.1:{port}",
+        baseline_input=lambda port, stream: ["-i", f"srt://127.0.0.1:{port}?mode=listener"],
+        port_setting="MEDIAHOOKS_SRT_PORT",
+        transport=socket.SOCK_DGRAM,
     ),
 }
+# The service's doors other than the one measured stay shut (their default ports may be taken).
+DOOR_SETTINGS = ("MEDIAHOOKS_RTMP_PORT", "MEDIAHOOKS_SRT_PORT")
 
 
 @dataclass
@@ -107,8 +133,8 @@ def source_file() -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -131,6 +157,7 @@ def start_service(
         "MEDIAHOOKS_DATA_DIR": str(data_dir),
         "MEDIAHOOKS_API_SECRET": SECRET,
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
+        **dict.fromkeys(DOOR_SETTINGS, "off"),
         protocol.port_setting: str(port),
     }
     command = [sys.executable, "-m", "mediahooks", "serve", "--port", "0"]
@@ -150,10 +177,10 @@ def sender(source: Path, container: str, url: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def baseline_receiver(url: str, directory: Path) -> subprocess.Popen[bytes]:
+def baseline_receiver(source: list[str], directory: Path) -> subprocess.Popen[bytes]:
     directory.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-listen", "1", "-i", url,
+        ["ffmpeg", "-nostdin", "-loglevel", "error", *source,
          "-c", "copy", "-f", "segment", "-segment_time", "2", str(directory / "out%05d.ts")],
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -188,7 +215,7 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
     source = source_file()
     with tempfile.TemporaryDirectory(prefix="mediahooks-ingest-") as tmp:
         work = Path(tmp)
-        port = free_port()
+        port = free_port(protocol.transport)
         service, url = start_service(work / "data", protocol, port)
         processes: list[subprocess.Popen[Any]] = []
         try:
@@ -196,9 +223,9 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
             token = api(url, "/api/publish_token", {
                 "label": "bench", "streams": [{"streamName": n} for n in names], "clip": True,
             })["token"]  # fmt: skip
-            baseline_ports = [free_port() for _ in names]
+            baseline_ports = [free_port(protocol.transport) for _ in names]
             receivers = [
-                baseline_receiver(protocol.baseline_url(p, n), work / "baseline" / n)
+                baseline_receiver(protocol.baseline_input(p, n), work / "baseline" / n)
                 for p, n in zip(baseline_ports, names, strict=True)
             ]
             processes += receivers

@@ -16,7 +16,7 @@ receiving the same frames over the same protocol, measured in the same run.
   frame of the segment: the best a player at the live edge can show) and its first frame's
   (the frame that waited longest).
 
-Run: ``python bench/latency.py [--seconds 20] [--protocols hls,rtmp]``; `bench/playback.py`
+Run: ``python bench/latency.py [--seconds 20] [--protocols hls,rtmp,srt]``; `bench/playback.py`
 runs it first.
 """
 
@@ -67,6 +67,10 @@ class Protocol:
     container: str
     service_url: Callable[[dict[str, Any]], str]  # from the service's ports, stream and token
     baseline_in: Callable[[int], str] | None  # the URL the baseline ffmpeg listens on
+    # How the baseline ffmpeg is told to listen, and where its sender goes (default: baseline_in).
+    listen_args: tuple[str, ...] = ("-listen", "1")
+    baseline_out: Callable[[int], str] | None = None
+    transport: int = socket.SOCK_STREAM  # the kind of the baseline's port
 
 
 PROTOCOLS = {
@@ -83,6 +87,17 @@ PROTOCOLS = {
             f"rtmp://127.0.0.1:{s['rtmp_port']}/v2/pub/{s['stream']}?token={s['token']}"
         ),
         baseline_in=lambda port: f"rtmp://127.0.0.1:{port}/live/cam",
+    ),
+    "srt": Protocol(
+        name="srt",
+        container="mpegts",
+        service_url=lambda s: (
+            f"srt://127.0.0.1:{s['srt_port']}?streamid={s['stream']}%3Ft%3D{s['token']}"
+        ),
+        baseline_in=lambda port: f"srt://127.0.0.1:{port}?mode=listener",
+        listen_args=(),
+        baseline_out=lambda port: f"srt://127.0.0.1:{port}",
+        transport=socket.SOCK_DGRAM,
     ),
 }
 
@@ -104,8 +119,8 @@ class Side:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -222,13 +237,14 @@ async def play(
 
 
 async def start_service(data: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    rtmp_port = free_port()
+    rtmp_port, srt_port = free_port(), free_port(socket.SOCK_DGRAM)
     env = {
         **os.environ,
         "MEDIAHOOKS_DATA_DIR": str(data),
         "MEDIAHOOKS_API_SECRET": SECRET,
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
         "MEDIAHOOKS_RTMP_PORT": str(rtmp_port),
+        "MEDIAHOOKS_SRT_PORT": str(srt_port),
         "MEDIAHOOKS_IDLE_TIMEOUT": "30",
     }
     process = subprocess.Popen(
@@ -246,7 +262,7 @@ async def start_service(data: Path) -> tuple[subprocess.Popen[str], dict[str, An
             break
     if not url:
         raise SystemExit("the service did not start")
-    return process, {"url": url, "rtmp_port": rtmp_port}
+    return process, {"url": url, "rtmp_port": rtmp_port, "srt_port": srt_port}
 
 
 async def measure(protocol: Protocol, units: list[bytes]) -> tuple[Side, Side]:
@@ -279,14 +295,16 @@ async def measure(protocol: Protocol, units: list[bytes]) -> tuple[Side, Side]:
             if protocol.baseline_in is None:
                 baseline_sender = sender("hls", playlist, HLS_OUT)
             else:
-                listen = protocol.baseline_in(free_port())
+                port = free_port(protocol.transport)
+                listen = protocol.baseline_in(port)
                 processes.append(subprocess.Popen(
                     ["ffmpeg", "-hide_banner", "-loglevel", "fatal", "-nostdin",
-                     "-fflags", "+nobuffer", "-listen", "1", "-i", listen, "-c", "copy",
+                     "-fflags", "+nobuffer", *protocol.listen_args, "-i", listen, "-c", "copy",
                      *HLS_OUT, "-f", "hls", playlist],
                 ))  # fmt: skip
                 await asyncio.sleep(1)  # listening before the sender calls
-                baseline_sender = sender(protocol.container, listen, [])
+                out = protocol.baseline_out(port) if protocol.baseline_out else listen
+                baseline_sender = sender(protocol.container, out, [])
             extra = [*HLS_OUT, "-method", "PUT"] if protocol.container == "hls" else []
             service_sender = sender(protocol.container, protocol.service_url(where), extra)
             processes += [baseline_sender, service_sender]

@@ -154,6 +154,7 @@ async def main(args: argparse.Namespace) -> None:
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
         "MEDIAHOOKS_IDLE_TIMEOUT": "30",
         "MEDIAHOOKS_RTMP_PORT": "off",
+        "MEDIAHOOKS_SRT_PORT": "off",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "mediahooks", "serve", "--port", str(port), "--data-dir", str(data)],

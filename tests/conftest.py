@@ -27,9 +27,10 @@ from mediahooks.config import Settings
 from mediahooks.service import Service
 
 API_SECRET = "test-api-secret"
-# Every server a test starts, in this process or as a command, takes any free RTMP port: many
-# run at once.
+# Every server a test starts, in this process or as a command, takes any free RTMP and SRT
+# port: many run at once.
 os.environ.setdefault("MEDIAHOOKS_RTMP_PORT", "0")
+os.environ.setdefault("MEDIAHOOKS_SRT_PORT", "0")
 DATABASES = [
     name.strip()
     for name in os.environ.get("MEDIAHOOKS_TEST_DATABASES", "sqlite,postgresql").split(",")

@@ -87,6 +87,7 @@ def server_env(
         MEDIAHOOKS_ATTEMPT_TIMEOUT=f"{attempt_timeout:g}",
         MEDIAHOOKS_POLL_INTERVAL=f"{poll_interval:g}",
         MEDIAHOOKS_RTMP_PORT="0",
+        MEDIAHOOKS_SRT_PORT="0",
     )
     env.update({f"MEDIAHOOKS_{k.upper()}": v for k, v in more.items()})
     return env

@@ -24,6 +24,16 @@ def test_a_sparse_keyframe_interval_makes_longer_segments_never_a_cut_without_on
     assert [t for t, key in frames if cuts.starts(t, key)] == [0, Fraction(5, 2), 5]
 
 
+def test_a_keyframe_interval_rounded_a_tick_short_of_the_target_still_cuts() -> None:
+    """What ffmpeg's MPEG-TS muxer gives a 30 fps stream with a keyframe a second: 1.4 s, then
+    2.39998888... (the timestamps rounded to 90 kHz drift a tick a second)."""
+    cuts = Cuts(Fraction(1))
+    tick = Fraction(1, 90_000)
+    keyframes = [Fraction(7, 5) + n - n * tick for n in range(5)]
+    assert [t for t in keyframes if cuts.starts(t, True)] == keyframes
+    assert not cuts.starts(keyframes[-1] + Fraction(98, 100), True)  # well short: no cut
+
+
 def test_nothing_starts_before_the_first_keyframe() -> None:
     cuts = Cuts(Fraction(2))
     assert not cuts.starts(Fraction(0), keyframe=False)

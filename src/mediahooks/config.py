@@ -70,7 +70,13 @@ class Settings(BaseSettings):
     rtmp_host: str | None = None
     rtmp_cert: Path | None = None
     rtmp_key: Path | None = None
-    # Live publishers (RTMP and other packet-stream doors) one process takes at once.
+    # SRT ingest (UDP): the port (0: any free one; "off": no SRT), the address (default: the
+    # API's).
+    srt_port: int | None = Field(10000, ge=0, le=65535)
+    srt_host: str | None = None
+    # How often the SRT door's in-memory copy of the publish tokens is read again.
+    srt_token_refresh: float = Field(2.0, gt=0)
+    # Live publishers (RTMP, SRT and other packet-stream doors) one process takes at once.
     max_publishers: int = Field(100, ge=1)
 
     @field_validator("retry_schedule")
@@ -79,7 +85,7 @@ class Settings(BaseSettings):
         retry.parse_schedule(value)
         return value
 
-    @field_validator("rtmp_port", mode="before")
+    @field_validator("rtmp_port", "srt_port", mode="before")
     @classmethod
     def _port_or_off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", ""):

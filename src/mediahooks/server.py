@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mediahooks import dashboard
 from mediahooks.api.app import create_app
-from mediahooks.ingest import rtmp
+from mediahooks.ingest import libsrt, rtmp, srt
 from mediahooks.service import Service
+
+log = logging.getLogger("mediahooks")
 
 
 class HalfCloseProtocol(HttpToolsProtocol):
@@ -81,6 +84,7 @@ async def start(
         await asyncio.sleep(0.01)
     bound_port = server.servers[0].sockets[0].getsockname()[1]
     await _start_rtmp(service, host)
+    await _start_srt(service, host)
     service.loops.start("viewers", service.viewers.run)
     return Running(server, task, f"http://{host}:{bound_port}", service)
 
@@ -105,3 +109,27 @@ async def _start_rtmp(service: Service, host: str) -> None:
             f"cannot listen for RTMP on {rtmp_host}:{settings.rtmp_port}: {exc}"
         ) from None
     service.rtmp = door
+
+
+async def _start_srt(service: Service, host: str) -> None:
+    """The SRT door beside the API, unless MEDIAHOOKS_SRT_PORT is off; `service.srt.port` is
+    the bound port. Without libsrt it stays off, and says so."""
+    settings = service.settings
+    if settings.srt_port is None:
+        return
+    door = srt.SrtServer(service.live, service.known_tokens)
+    srt_host = settings.srt_host or host
+    try:
+        await door.start(srt_host, settings.srt_port)
+    except libsrt.Unavailable as exc:
+        log.warning("SRT ingest is off: %s", exc)
+        return
+    except OSError as exc:
+        raise SystemExit(
+            f"cannot listen for SRT on {srt_host}:{settings.srt_port}: {exc}"
+        ) from None
+    service.srt = door
+    service.loops.start(
+        "srt_tokens",
+        lambda beat: service.known_tokens.run(service.db, beat, settings.srt_token_refresh),
+    )

@@ -14,8 +14,10 @@ from sqlalchemy import text
 
 from mediahooks.config import Settings
 from mediahooks.delivery.dispatcher import Dispatcher
+from mediahooks.ingest.known_tokens import KnownTokens
 from mediahooks.ingest.live import LiveIngest
 from mediahooks.ingest.rtmp import RtmpServer
+from mediahooks.ingest.srt import SrtServer
 from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper, thumbnails
 from mediahooks.media.viewer_hooks import ViewerHooks
@@ -39,9 +41,13 @@ class Service:
         self.stopping = asyncio.Event()
         # Set when a loop broke on a bug: the process must end, and not with success.
         self.broken = asyncio.Event()
-        # Live publishers of every door (the API process opens the RTMP one: `server.start`).
+        # Live publishers of every door (the API process opens the RTMP and SRT ones:
+        # `server.start`).
         self.live = LiveIngest(self.db, settings)
         self.rtmp: RtmpServer | None = None
+        self.srt: SrtServer | None = None
+        # The publish tokens in memory, for the SRT door's decisions in libsrt's thread.
+        self.known_tokens = KnownTokens()
         # Viewers of this process's playback (its loop runs beside the API: `server.start`).
         self.viewers = ViewerHooks(self.db, settings)
 
@@ -87,6 +93,8 @@ class Service:
         self.stopping.set()
         if self.rtmp is not None:
             await self.rtmp.close()
+        if self.srt is not None:
+            await self.srt.close()
         await self.live.close()
         await self.loops.close()
         if self.dispatcher is not None:

@@ -1,4 +1,4 @@
-"""The one live path into the timeline for packet-stream doors (RTMP; SRT).
+"""The one live path into the timeline for packet-stream doors (RTMP, SRT).
 
 A door authenticates its publisher (`authorize`), opens a `Session` for the stream
 (`LiveIngest.open`: the broadcast starts, `feeds`/`started`, a recording when the token records)
@@ -79,6 +79,10 @@ class LiveIngest:
     @property
     def publishers(self) -> int:
         return len(self._streams)
+
+    def is_live(self, account_id: str, stream: str) -> bool:
+        """Whether this process has ``stream`` live (or opening); safe from any thread."""
+        return (account_id, stream) in self._streams
 
     async def open(
         self, publisher: DbRow, stream: str, container: Container, remote: str

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 TARGET_SECONDS = Fraction(1)
+# A keyframe this much short of the target still cuts: MPEG-TS timestamps are rounded to 90 kHz,
+# so a keyframe interval of exactly the target can measure a tick under it, and every other
+# keyframe would be skipped (segments of twice the target). Less than a frame at 60 fps.
+SLACK_SECONDS = Fraction(1, 100)
 
 
 class Cuts:
@@ -31,7 +35,7 @@ class Cuts:
         stream always does; nothing before it does (it cannot be decoded alone)."""
         if not keyframe:
             return False
-        if self.start is not None and time - self.start < self.target:
+        if self.start is not None and time - self.start < self.target - SLACK_SECONDS:
             return False
         self.start = time
         return True

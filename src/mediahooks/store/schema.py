@@ -165,6 +165,8 @@ publish_tokens = Table(
     Column("subscribe_requires_auth", Boolean, nullable=False, server_default="0"),
     # `thumbnail` hooks while its streams are live.
     Column("enable_thumbnails", Boolean, nullable=False, server_default="0"),
+    # SRT callers publishing with this token must encrypt with this passphrase (NULL: none).
+    Column("srt_passphrase", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger),

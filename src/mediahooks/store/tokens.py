@@ -75,6 +75,11 @@ async def by_token(conn: AsyncConnection, token: str) -> DbRow | None:
     return (await conn.execute(query)).first()
 
 
+async def active(conn: AsyncConnection) -> list[DbRow]:
+    """Every publish token not deleted, of every account (what the SRT door keeps at hand)."""
+    return list((await conn.execute(select(publish_tokens).where(_live))).all())
+
+
 async def update_one(
     conn: AsyncConnection, account_id: str, token_id: int, values: dict[str, Any]
 ) -> DbRow | None:
