@@ -293,7 +293,12 @@ async def test_thumbnails_arrive_signed_while_ffmpeg_publishes_and_stop_when_it_
     assert stamps == sorted(stamps)  # one stream's pictures in order
     assert receiver.at("/media-only") == []
 
-    # Ended: no more pictures, and none on demand.
+    # Ended: once the pictures taken before the end are delivered, no more, and none on demand.
+    async def delivered() -> bool:
+        listed = await api.ok("GET", f"/api/webhooks/{thumbs['id']}/deliveries?status=pending")
+        return listed == []
+
+    await eventually(delivered)
     settled = len(receiver.at("/thumbs"))
     await asyncio.sleep(3)  # three intervals
     assert len(receiver.at("/thumbs")) == settled

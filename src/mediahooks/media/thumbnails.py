@@ -17,7 +17,7 @@ from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import stills
-from mediahooks.store import outbox
+from mediahooks.store import outbox, timelines
 from mediahooks.store import thumbnails as store
 from mediahooks.store.db import Database
 from mediahooks.store.outbox import Emitted
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 async def take(db: Database, broadcast: DbRow, segment_path: str) -> Emitted | None:
     """Decode one picture of the broadcast and queue its `thumbnail` hook; None when the
-    segment holds no picture to take (an audio-only stream, a file already swept)."""
+    segment holds no picture to take (an audio-only stream, a file already swept) or the
+    broadcast ended meanwhile."""
     try:
         jpeg = await asyncio.to_thread(stills.segment_thumbnail, segment_path, broadcast.init_path)
     except (stills.NoPicture, OSError) as exc:
@@ -42,6 +43,11 @@ async def take(db: Database, broadcast: DbRow, segment_path: str) -> Emitted | N
         jpeg=jpeg,
     )
     async with db.transaction() as conn:
+        # Locked: a broadcast that ended while its picture was decoded gets no picture after
+        # its end (the end locks the row too, so the two never interleave).
+        current = await timelines.get(conn, broadcast.id, lock=True)
+        if current is None or current.ended_at is not None:
+            return None
         return await outbox.emit(conn, broadcast.account_id, hook)
 
 
