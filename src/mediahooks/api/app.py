@@ -24,6 +24,7 @@ from mediahooks.api import (
     thumbnails,
     tokens,
     webhooks,
+    whip,
 )
 from mediahooks.clock import now_ms
 from mediahooks.media.ingest import Ingest
@@ -52,6 +53,7 @@ def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()
         thumbnails.router,
         ingest.router,
         playback.router,
+        whip.router,
     )
     for router in routers:
         app.include_router(router)

@@ -4,17 +4,16 @@
   `Content-Type` first); NULL is a JSON hook. A `thumbnail` hook's body is the JPEG itself.
 - `broadcasts.thumbnail_at`: when the broadcast's last thumbnail was taken; the process that
   moves it forward takes the next one, so several processes never send the same picture twice.
-- `publish_tokens.enable_thumbnails`: the platform's `enableThumbnails`.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -24,15 +23,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("headers", sa.Text))
     with op.batch_alter_table("broadcasts") as batch:
         batch.add_column(sa.Column("thumbnail_at", sa.BigInteger))
-    with op.batch_alter_table("publish_tokens") as batch:
-        batch.add_column(
-            sa.Column("enable_thumbnails", sa.Boolean, nullable=False, server_default=sa.false())
-        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("publish_tokens") as batch:
-        batch.drop_column("enable_thumbnails")
     with op.batch_alter_table("broadcasts") as batch:
         batch.drop_column("thumbnail_at")
     with op.batch_alter_table("events") as batch:
