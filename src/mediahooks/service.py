@@ -20,7 +20,7 @@ from mediahooks.ingest.rtmp import RtmpServer
 from mediahooks.ingest.srt import SrtServer
 from mediahooks.ingest.whip import WhipIngest
 from mediahooks.loops import Supervisor
-from mediahooks.media import sweeper
+from mediahooks.media import sweeper, thumbnails
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
 from mediahooks.store import accounts
@@ -71,6 +71,9 @@ class Service:
                 self.loops.start(name, loop)
             self.loops.start("media", MediaWorker(self.db, self.settings).run)
             self.loops.start("sweeper", lambda beat: sweeper.run(self.db, self.settings, beat))
+            self.loops.start(
+                "thumbnails", lambda beat: thumbnails.run(self.db, self.settings, beat)
+            )
         return created
 
     async def ready(self) -> dict[str, str]:

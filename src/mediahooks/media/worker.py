@@ -128,7 +128,7 @@ class MediaWorker:
                 Status.COMPLETE,
                 metadata=result.metadata,
                 file_path=str(out),
-                file_size=result.metadata["size"],
+                file_size=result.metadata["sizes"][result.metadata["format"]],
                 start_time=result.start_ms,
                 stop_time=result.stop_ms,
                 lease_owner=None,
