@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks.clock import iso
+from mediahooks.ingest import rtmp
 from mediahooks.store.schema import broadcasts, segments
 from test_media import fetch, hooks_for, token
 
@@ -279,6 +280,42 @@ async def test_a_second_publisher_garbage_and_a_silent_connection_leave_the_live
     assert codecs == BOTH and abs(duration - 8) <= GOP
     assert len(await broadcasts_of(api, "cam")) == 1
     assert feeds_of(receiver, "cam") == ["started", "ended"]
+
+
+async def test_a_connection_that_never_publishes_and_a_stalled_publisher_are_closed(
+    api: Api, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await subscribe(api, receiver)
+    assert api.service.rtmp is not None
+    monkeypatch.setattr(rtmp, "SETUP_SECONDS", 0.5)
+    # A handshake (§5.2), then nothing: closed once the setup time is up.
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.service.rtmp.port)
+    writer.write(bytes([3]) + bytes(1536))  # C0, C1
+    await reader.readexactly(1 + 2 * 1536)  # S0, S1, S2
+    writer.write(bytes(1536))  # C2
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+
+    # A publisher that stops sending but keeps its connection open (the process is stopped):
+    # closed once silent, and its broadcast ends.
+    monkeypatch.setattr(rtmp, "SETUP_SECONDS", 10.0)
+    monkeypatch.setattr(rtmp, "SILENCE_SECONDS", 1.0)
+    tok = await token(api, "cam")
+    publisher = await Publisher.start(ffmpeg(rtmp_url(api, "cam", tok), 60))
+
+    async def segmented() -> bool:
+        return await segments_of(api, "cam") >= 2
+
+    async def ended() -> bool:
+        return feeds_of(receiver, "cam") == ["started", "ended"]
+
+    try:
+        await eventually(segmented)
+        publisher.process.send_signal(signal.SIGSTOP)
+        await eventually(ended, timeout=10)
+    finally:
+        publisher.process.kill()
+        await publisher.process.wait()
 
 
 async def test_a_publisher_killed_mid_stream_ends_its_broadcast_with_what_it_sent(

@@ -4,6 +4,12 @@ it knows nothing of timelines. Section numbers are those of Adobe's RTMP specifi
 
 Time limits: a connection must be publishing within `SETUP_SECONDS` of connecting, and a
 publisher silent for `SILENCE_SECONDS` is closed. Bytes that are not RTMP are closed at once.
+
+Cost: a publisher sends a message or two per frame, each its own TCP segment. Taken one by one,
+each would wake the event loop, arm a timer and hand a few bytes to the demuxer's thread; so a
+publishing connection reads at most every `GATHER_SECONDS` (its socket paused meanwhile, the
+bytes wait in the kernel) and the time limits are one timer per connection, re-armed only when
+it fires.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ log = logging.getLogger("mediahooks.rtmp")
 SETUP_SECONDS = 10.0
 SILENCE_SECONDS = 10.0
 LINGER_SECONDS = 1.0
+# A publisher's media is read in batches this far apart: about 20 reads a second instead of one
+# per audio or video message. It adds at most this much to the time a frame becomes clippable.
+GATHER_SECONDS = 0.05
 WINDOW = 2_500_000  # §5.4.4/§5.4.5: bytes between acknowledgements, each way
 OUT_CHUNK_SIZE = 4096
-_READ = 64 * 1024
+_READ = 256 * 1024  # a read this full means more is waiting: read again at once
 # §5.3.1.1: chunk stream 2 is for control messages; commands and statuses get their own.
 _CONTROL_CSID, _COMMAND_CSID, _STATUS_CSID = 2, 3, 5
 _MEDIA_STREAM_ID = 1  # the one message stream `createStream` hands out
@@ -115,17 +124,48 @@ class _Connection:
         self.acknowledged = 0
         self.peer_window = 0  # §5.4.4: the client asks for an acknowledgement every this many
         self.closing = False
-        self.deadline = 0.0
+        self.deadline = 0.0  # loop time by which the connection must be publishing
+        self.reading_since: float | None = None  # loop time the pending read began
+        self._watchdog: asyncio.TimerHandle | None = None
         self.chunk_size = wire.DEFAULT_CHUNK_SIZE  # ours, until our Set Chunk Size is sent
         self.media = bytearray()  # FLV tags read but not yet handed to the session
 
     async def run(self) -> None:
+        """Serve the connection; TimeoutError once past a time limit."""
         loop = asyncio.get_running_loop()
         self.deadline = loop.time() + SETUP_SECONDS
+        async with asyncio.timeout(None) as limit:
+            self._watchdog = loop.call_at(self.deadline, self._watch, limit)
+            try:
+                await self._serve()
+            finally:
+                if self._watchdog is not None:
+                    self._watchdog.cancel()
+
+    def _watch(self, limit: asyncio.Timeout) -> None:
+        """The time limits' one timer: past the limit, the connection times out; else it is
+        re-armed for the limit as it now stands. Silence counts only while waiting to read
+        (not while the demuxer makes a publisher wait)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.session is None:
+            expiry = self.deadline
+        elif self.reading_since is None:
+            expiry = now + SILENCE_SECONDS
+        else:
+            expiry = self.reading_since + SILENCE_SECONDS
+        if now >= expiry:
+            limit.reschedule(now)  # the `async with` in `run` raises TimeoutError
+        else:
+            self._watchdog = loop.call_at(expiry, self._watch, limit)
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
         await self._handshake()
         while not self.closing:
-            wait = SILENCE_SECONDS if self.session else self.deadline - loop.time()
-            data = await asyncio.wait_for(self.reader.read(_READ), max(wait, 0))
+            self.reading_since = loop.time()
+            data = await self.reader.read(_READ)
+            self.reading_since = None
             if not data:
                 return
             self.received += len(data)
@@ -144,6 +184,19 @@ class _Connection:
                 await self._refuse("NetStream.Publish.Rejected", reason)
                 await self._linger()
             await self.writer.drain()
+            if self.session is not None and not self.closing and len(data) < _READ:
+                await self._gather()
+
+    async def _gather(self) -> None:
+        """Let the publisher's next media pile up in the socket for `GATHER_SECONDS`. A socket
+        the reader has paused (its buffer is full: we are behind) is read again at once."""
+        transport = self.writer.transport
+        if isinstance(transport, asyncio.ReadTransport) and transport.is_reading():
+            transport.pause_reading()
+            try:
+                await asyncio.sleep(GATHER_SECONDS)
+            finally:
+                transport.resume_reading()
 
     async def _flush(self) -> None:
         if self.media and self.session is not None:
@@ -152,17 +205,13 @@ class _Connection:
 
     async def _handshake(self) -> None:
         """§5.2: C0 must say version 3; anything else is not (plain) RTMP and is closed."""
-        c0 = await self._read_exactly(1)
+        c0 = await self.reader.readexactly(1)
         if c0[0] != wire.VERSION:
             raise wire.ProtocolError(f"not RTMP (first byte {c0[0]:#04x})")
-        c1 = await self._read_exactly(wire.HANDSHAKE_SIZE)
+        c1 = await self.reader.readexactly(wire.HANDSHAKE_SIZE)
         self.writer.write(wire.server_hello(c1))
         await self.writer.drain()
-        await self._read_exactly(wire.HANDSHAKE_SIZE)  # C2: our S1 echoed, nothing to check
-
-    async def _read_exactly(self, count: int) -> bytes:
-        left = self.deadline - asyncio.get_running_loop().time()
-        return await asyncio.wait_for(self.reader.readexactly(count), max(left, 0))
+        await self.reader.readexactly(wire.HANDSHAKE_SIZE)  # C2: our S1 echoed, nothing to check
 
     async def _message(self, message: Message, media: bytearray) -> None:
         kind = message.type_id
