@@ -22,6 +22,7 @@ from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
+from mediahooks.storage import Storage, open_storage
 from mediahooks.store import accounts
 from mediahooks.store.db import Database, connect
 
@@ -50,6 +51,8 @@ class Service:
         self.known_tokens = KnownTokens()
         # Viewers of this process's playback (its loop runs beside the API: `server.start`).
         self.viewers = ViewerHooks(self.db, settings)
+        # Where clips, recordings and posters are kept: the data directory or a bucket.
+        self.storage: Storage = open_storage(settings)
 
     async def open(self, *, dispatch: bool = True) -> str | None:
         """Migrate, make sure the first account exists, start the background loops (unless
@@ -67,8 +70,10 @@ class Service:
             self.dispatcher = Dispatcher(self.db, self.settings)
             for name, loop in self.dispatcher.loops().items():
                 self.loops.start(name, loop)
-            self.loops.start("media", MediaWorker(self.db, self.settings).run)
-            self.loops.start("sweeper", lambda beat: sweeper.run(self.db, self.settings, beat))
+            self.loops.start("media", MediaWorker(self.db, self.settings, self.storage).run)
+            self.loops.start(
+                "sweeper", lambda beat: sweeper.run(self.db, self.settings, self.storage, beat)
+            )
         return created
 
     async def ready(self) -> dict[str, str]:
@@ -97,3 +102,4 @@ class Service:
         if self.dispatcher is not None:
             self.dispatcher.close()
         await self.db.close()
+        await self.storage.close()

@@ -17,6 +17,7 @@ from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import removal
 from mediahooks.media.ingest import end_broadcast
+from mediahooks.storage import Storage
 from mediahooks.store import assets, history, timelines
 from mediahooks.store.db import Database
 from mediahooks.store.schema import accounts, deliveries, events
@@ -33,13 +34,13 @@ HISTORY_BATCH = 250
 HISTORY_BATCHES_PER_SWEEP = 20
 
 
-async def sweep(db: Database, settings: Settings) -> None:
+async def sweep(db: Database, settings: Settings, storage: Storage) -> None:
     now = now_ms()
     await end_idle_broadcasts(db, now - int(settings.idle_timeout * 1000), now)
     async with db.engine.connect() as conn:
         due = await assets.due_for_removal(conn, now)
     for asset in due:
-        await removal.remove(db, asset)
+        await removal.remove(db, storage, asset)
     await forget_expired_segments(db, now)
     if settings.history_days:
         await forget_old_history(db, now - int(settings.history_days * DAY_MS))
@@ -94,8 +95,8 @@ async def forget_old_history(db: Database, cutoff: int) -> None:
             metrics.HISTORY_FORGOTTEN.labels(kind).inc(forgotten)
 
 
-async def run(db: Database, settings: Settings, beat: Beat) -> None:
+async def run(db: Database, settings: Settings, storage: Storage, beat: Beat) -> None:
     while True:
-        await sweep(db, settings)
+        await sweep(db, settings, storage)
         beat()
         await asyncio.sleep(settings.sweep_interval)

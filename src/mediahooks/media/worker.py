@@ -5,6 +5,10 @@ The cut runs in a process pool so the API and the dispatcher never wait on it. T
 lease renewed while the cut runs; a worker that dies leaves the asset `processing`, its lease
 runs out, and the asset is cut again, by this worker after a restart or by another one. Only
 the first to commit moves it to `complete`, so `completed` is sent once.
+
+The cut is written locally (`Storage.staging`) and committed to the storage before the asset is
+`complete`: with a bucket, `completed` is sent only once the bucket holds the file, and a bucket
+that is away holds the asset in `processing` (lease kept) until the upload goes through.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from mediahooks.assets import InvalidTransition, Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
-from mediahooks.media import cutter, files
+from mediahooks.media import cutter
+from mediahooks.storage import Storage, media_key, poster_of
 from mediahooks.store import assets, timelines
 from mediahooks.store.db import MEDIA, Database
 from mediahooks.store.outage import is_outage
@@ -44,10 +49,10 @@ def die_with_parent() -> None:
 
 
 class MediaWorker:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, storage: Storage) -> None:
         self.db = db
         self.settings = settings
-        self.data_dir = settings.data_dir
+        self.storage = storage
         self.owner = f"media-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         db.on_commit_wake(MEDIA, self._wake.set)
@@ -103,8 +108,9 @@ class MediaWorker:
         if broadcast is None or not rows or rows[0].start_ms > asset.start_time + 500:
             await self._fail(asset, GONE)
             return
-        out = files.media_path(self.data_dir, asset.account_id, asset.id)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        key = media_key(asset.account_id, asset.id)
+        out = self.storage.staging(key)
+        poster = self.storage.staging(poster_of(key))
         segments = [cutter.Segment(r.path, r.start_ms, r.duration_ms) for r in rows]
         started = now_ms()
         try:
@@ -116,18 +122,20 @@ class MediaWorker:
                 asset.stop_time,
                 str(out),
                 broadcast.init_path,
-                str(files.poster_path(out)),
+                str(poster),
             )
         except cutter.MediaError as exc:
             await self._fail(asset, str(exc))
             return
+        await self.storage.commit(poster_of(key), "image/jpeg")
+        location = await self.storage.commit(key, "video/mp4")
         async with self.db.transaction() as conn:
             await assets.transition(
                 conn,
                 asset.id,
                 Status.COMPLETE,
                 metadata=result.metadata,
-                file_path=str(out),
+                file_path=location,
                 file_size=result.metadata["size"],
                 start_time=result.start_ms,
                 stop_time=result.stop_ms,
