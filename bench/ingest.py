@@ -13,11 +13,14 @@ included) over the measured window is divided by the streams and the seconds.
 
 The delay is read from the service's own index: each time a segment becomes clippable, how long
 after the wall-clock time of its last frame (the frame that waited least) and its first (the one
-that waited most). A protocol is a parameter (`--protocol rtmp|srt`). SRT's receiver holds each
-packet for its latency (120 ms by default, the larger of the two sides' settings) before the
-application gets it, in the service and in the baseline alike: that delay is SRT's, not ours.
+that waited most). A protocol is a parameter (`--protocol rtmp|srt|whip`). SRT's receiver holds
+each packet for its latency (120 ms by default, the larger of the two sides' settings) before the
+application gets it, in the service and in the baseline alike: that delay is SRT's, not ours. For
+WHIP each sender is an aiortc publisher (`whip_sender.py`) sending the same H.264 without
+re-encoding and a silent Opus track (which the service re-encodes to AAC); a WHIP run measures
+RTMP first, in the same invocation, so the two figures come from the same machine state.
 
-Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt]``.
+Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt|whip]``.
 Results are printed and written to bench/results/ingest-<timestamp>.json.
 """
 
@@ -61,6 +64,7 @@ class Protocol:
     baseline_input: Callable[[int, str], list[str]]  # the baseline receiver's input options
     port_setting: str  # the MEDIAHOOKS_* variable of the service's port
     transport: int  # socket.SOCK_STREAM or SOCK_DGRAM: which kind of free port to find
+    whip: bool = False  # the service's senders are WHIP publishers (the URL is the API's)
 
 
 PROTOCOLS = {
@@ -90,6 +94,21 @@ PROTOCOLS = {
         baseline_input=lambda port, stream: ["-i", f"srt://127.0.0.1:{port}?mode=listener"],
         port_setting="MEDIAHOOKS_SRT_PORT",
         transport=socket.SOCK_DGRAM,
+    ),
+    "whip": Protocol(
+        name="whip",
+        container="flv",  # the baseline's senders and receivers: ffmpeg over RTMP
+        service_url=lambda port, stream, token: f"/api/whip/{stream}",
+        baseline_url=lambda port, stream: f"rtmp://127.0.0.1:{port}/live/{stream}",
+        baseline_input=lambda port, stream: [
+            "-listen",
+            "1",
+            "-i",
+            f"rtmp://127.0.0.1:{port}/live/{stream}",
+        ],
+        port_setting="MEDIAHOOKS_RTMP_PORT",
+        transport=socket.SOCK_STREAM,
+        whip=True,
     ),
 }
 # The service's doors other than the one measured stay shut (their default ports may be taken).
@@ -133,6 +152,20 @@ def source_file() -> Path:
     return path
 
 
+def source_ts(source: Path) -> Path:
+    """The same stream as MPEG-TS: H.264 in Annex B, with its parameter sets at each
+    keyframe, as an encoder hands it to a WebRTC sender."""
+    path = source.with_suffix(".ts")
+    if not path.exists():
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-c", "copy",
+             "-f", "mpegts", str(path) + ".part"],
+            check=True,
+        )  # fmt: skip
+        os.replace(str(path) + ".part", path)
+    return path
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -158,6 +191,7 @@ def start_service(
         "MEDIAHOOKS_API_SECRET": SECRET,
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
         **dict.fromkeys(DOOR_SETTINGS, "off"),
+        "MEDIAHOOKS_WEBRTC_ADDRESSES": "127.0.0.1",
         protocol.port_setting: str(port),
     }
     command = [sys.executable, "-m", "mediahooks", "serve", "--port", "0"]
@@ -175,6 +209,13 @@ def sender(source: Path, container: str, url: str) -> subprocess.Popen[bytes]:
          "-i", str(source), "-c", "copy", "-f", container, url],
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def whip_sender(source: Path, url: str, token: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / "whip_sender.py"), url, token, str(source_ts(source))],
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def baseline_receiver(source: list[str], directory: Path) -> subprocess.Popen[bytes]:
@@ -231,9 +272,13 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
             processes += receivers
             time.sleep(0.5)  # the listeners are up
             for name, baseline_port in zip(names, baseline_ports, strict=True):
-                processes.append(
-                    sender(source, protocol.container, protocol.service_url(port, name, token))
-                )
+                if protocol.whip:
+                    whip_url = url + protocol.service_url(port, name, token)
+                    processes.append(whip_sender(source, whip_url, token))
+                else:
+                    processes.append(
+                        sender(source, protocol.container, protocol.service_url(port, name, token))
+                    )
                 processes.append(
                     sender(source, protocol.container, protocol.baseline_url(baseline_port, name))
                 )
@@ -286,7 +331,13 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
-    figures = run(PROTOCOLS[args.protocol], args.streams, args.seconds)
+    if args.protocol == "whip":
+        source_ts(source_file())
+        report(run(PROTOCOLS["rtmp"], args.streams, args.seconds))
+    report(run(PROTOCOLS[args.protocol], args.streams, args.seconds))
+
+
+def report(figures: Figures) -> None:
     print(
         f"{figures.protocol}: {figures.streams} live 720p30 streams for {figures.seconds} s\n"
         f"  CPU per stream: service {figures.service_cpu_percent_per_stream}% of a core, "

@@ -7,7 +7,9 @@ receiving the same frames over the same protocol, measured in the same run.
   player side reads which frame it got whatever the servers did to the timestamps.
 - One pacing thread writes each frame at its moment, at once, to two `ffmpeg -c copy` senders:
   one publishing to the service (`mediahooks serve`, SQLite), one to the baseline. The sending
-  time of frame N is the moment it was written.
+  time of frame N is the moment it was written. For WHIP the service's publisher is an aiortc
+  client in this process sending the same frames as they are (`whip_sender.py`), timed as it
+  hands each to its sender; the baseline then gets them over RTMP (ffmpeg takes no WHIP).
 - The baseline is `ffmpeg` receiving the protocol itself (`-listen 1`, or writing the HLS files
   directly for the HLS protocol) and packaging HLS with 1 s segments into a folder that
   `python -m http.server` serves: what a packager and a static server give with no service.
@@ -16,7 +18,7 @@ receiving the same frames over the same protocol, measured in the same run.
   frame of the segment: the best a player at the live edge can show) and its first frame's
   (the frame that waited longest).
 
-Run: ``python bench/latency.py [--seconds 20] [--protocols hls,rtmp,srt]``; `bench/playback.py`
+Run: ``python bench/latency.py [--seconds 20] [--protocols hls,rtmp,srt,whip]``; `bench/playback.py`
 runs it first.
 """
 
@@ -48,7 +50,12 @@ import av
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "src"))
 
+from aiortc import RTCPeerConnection  # noqa: E402
+
+import whip_sender  # noqa: E402
 from mediahooks.media import hls  # noqa: E402
+
+now = time.monotonic
 
 SECRET = "bench-latency-secret"
 FPS = 30
@@ -71,6 +78,9 @@ class Protocol:
     listen_args: tuple[str, ...] = ("-listen", "1")
     baseline_out: Callable[[int], str] | None = None
     transport: int = socket.SOCK_STREAM  # the kind of the baseline's port
+    # The service's publisher is an aiortc WHIP client in this process (the baseline, which
+    # cannot take WHIP, gets the same frames over RTMP).
+    whip: bool = False
 
 
 PROTOCOLS = {
@@ -98,6 +108,13 @@ PROTOCOLS = {
         listen_args=(),
         baseline_out=lambda port: f"srt://127.0.0.1:{port}",
         transport=socket.SOCK_DGRAM,
+    ),
+    "whip": Protocol(
+        name="whip",
+        container="flv",
+        service_url=lambda s: f"{s['url']}/api/whip/{s['stream']}",
+        baseline_in=lambda port: f"rtmp://127.0.0.1:{port}/live/cam",
+        whip=True,
     ),
 }
 
@@ -245,6 +262,7 @@ async def start_service(data: Path) -> tuple[subprocess.Popen[str], dict[str, An
         "MEDIAHOOKS_LOG_LEVEL": "WARNING",
         "MEDIAHOOKS_RTMP_PORT": str(rtmp_port),
         "MEDIAHOOKS_SRT_PORT": str(srt_port),
+        "MEDIAHOOKS_WEBRTC_ADDRESSES": "127.0.0.1",
         "MEDIAHOOKS_IDLE_TIMEOUT": "30",
     }
     process = subprocess.Popen(
@@ -305,24 +323,35 @@ async def measure(protocol: Protocol, units: list[bytes]) -> tuple[Side, Side]:
                 await asyncio.sleep(1)  # listening before the sender calls
                 out = protocol.baseline_out(port) if protocol.baseline_out else listen
                 baseline_sender = sender(protocol.container, out, [])
-            extra = [*HLS_OUT, "-method", "PUT"] if protocol.container == "hls" else []
-            service_sender = sender(protocol.container, protocol.service_url(where), extra)
-            processes += [baseline_sender, service_sender]
-
+            processes.append(baseline_sender)
+            assert baseline_sender.stdin
             sent: dict[int, float] = {}
-            assert service_sender.stdin and baseline_sender.stdin
-            pacing = threading.Thread(
-                target=pace, args=(units, [service_sender.stdin, baseline_sender.stdin], sent)
-            )
+            pipes = [baseline_sender.stdin]
+            whip: RTCPeerConnection | None = None
+            if protocol.whip:
+                sent_here: dict[int, float] = {}
+                timed = [(Fraction(n, FPS), unit) for n, unit in enumerate(units)]
+                video = whip_sender.PacedVideo(timed, lambda n: sent_here.setdefault(n, now()))
+                whip = await whip_sender.publish(protocol.service_url(where), where["token"], video)
+            else:
+                extra = [*HLS_OUT, "-method", "PUT"] if protocol.container == "hls" else []
+                service_sender = sender(protocol.container, protocol.service_url(where), extra)
+                processes.append(service_sender)
+                assert service_sender.stdin
+                pipes.append(service_sender.stdin)
+                sent_here = sent
+            pacing = threading.Thread(target=pace, args=(units, pipes, sent))
             pacing.start()
             ours, theirs = Side([], []), Side([], [])
             record_after = time.monotonic() + WARMUP_SECONDS
             static_url = f"http://127.0.0.1:{static_port}/live.m3u8"
             players = [
-                asyncio.create_task(play(live_url, sent, ours, record_after, stop)),
+                asyncio.create_task(play(live_url, sent_here, ours, record_after, stop)),
                 asyncio.create_task(play(static_url, sent, theirs, record_after, stop)),
             ]
             await asyncio.to_thread(pacing.join)
+            if whip is not None:
+                await whip.close()  # before its frames come round again
             await asyncio.sleep(2)  # the last segments
             stop.set()
             await asyncio.gather(*players)

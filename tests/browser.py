@@ -35,11 +35,12 @@ DESKTOP = {"width": 1280, "height": 800}
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def chromium(*extra: str) -> AsyncIterator[Browser]:
+    """Chromium with the usual flags and ``extra`` ones."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is required at {CHROMIUM}: apt-get install chromium")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
         try:
             yield browser
         finally:

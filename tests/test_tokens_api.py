@@ -41,7 +41,7 @@ async def upload(api: Api, token: str, stream: str) -> tuple[int, Any]:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"label": "renamed"}, {"label": "renamed"}),
+        ({"label": "renamed"}, {"label": "renamed", "name": "renamed"}),
         (
             {"streams": [{"streamName": "studio-[0-9]+", "isRegex": True}]},
             {"streams": [{"streamName": "studio-[0-9]+", "isRegex": True}]},
@@ -55,8 +55,9 @@ async def upload(api: Api, token: str, stream: str) -> tuple[int, Any]:
         ({"clip": True}, {"clip": True, "record": False}),
         ({"record": False, "clip": True}, {"record": False, "clip": True}),
         # Unknown fields are ignored, as everywhere in the API; nothing else changes.
-        ({"isActive": False, "nonsense": 1}, {}),
-        ({}, {}),
+        ({"isActive": False, "nonsense": 1}, {"isActive": False}),
+        # A null is no change (except for the fields a null clears).
+        ({"record": None, "label": None, "multisource": False}, {"multisource": False}),
     ],
 )
 async def test_update_changes_exactly_the_fields_given(
@@ -110,6 +111,8 @@ async def test_updating_an_unknown_or_deleted_token_is_404(api: Api) -> None:
         ({"clip": 1}, "clip", "boolean"),
         ({"record": True, "clip": True}, "record", "cannot both record and clip"),
         ({"record": True}, "record", "cannot both record and clip"),  # the token clips already
+        ({}, "body", "No properties specified to update"),
+        ({"nonsense": 1}, "body", "No properties specified to update"),
     ],
 )
 async def test_bad_updates_are_refused_and_change_nothing(
@@ -129,7 +132,7 @@ async def test_an_invalid_stream_rule_is_refused_at_create(api: Api, pattern: st
     status, body = await api.call("POST", "/api/publish_token", {"label": "x", "streams": rule})
     message = assert_fail(status, body, 400)
     assert "streamName is not a valid regular expression" in message, message
-    assert await api.ok("GET", "/api/publish_token/list") == []
+    assert await api.ok("GET", "/api/publish_token/list?page=1&itemsOnPage=10") == []
 
 
 async def test_a_rule_that_backtracks_for_ages_is_no_match_and_blocks_no_one(

@@ -6,12 +6,18 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mediahooks import retry
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class IceServer(BaseModel):
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
 
 
 class Settings(BaseSettings):
@@ -82,6 +88,16 @@ class Settings(BaseSettings):
     # rather than by presigned bucket links (for a bucket the public cannot reach).
     storage_url: str = ""
     storage_proxy: bool = False
+    # WebRTC (WHIP): a keyframe is asked of the publisher this often (s), so timelines can be
+    # cut; the addresses offered as ICE candidates (comma-separated; default: this host's own,
+    # loopback excepted; an address not on this host, a NAT's public one, is offered and the
+    # socket bound on every interface); the UDP ports ("40000-40099"; default: any free one);
+    # STUN/TURN servers told to publishers (`Link` headers), as JSON like a browser's
+    # RTCIceServer list: [{"urls": "turn:turn.example.net", "username": "u", "credential": "p"}].
+    keyframe_interval: float = Field(2.0, gt=0)
+    webrtc_addresses: str = ""
+    webrtc_ports: str = ""
+    webrtc_ice_servers: list[IceServer] = []
 
     @field_validator("retry_schedule")
     @classmethod
@@ -107,6 +123,18 @@ class Settings(BaseSettings):
             )
         if value and not value[len("s3://") :].split("/")[0]:
             raise ValueError("MEDIAHOOKS_STORAGE_URL names no bucket: s3://bucket/prefix")
+        return value
+
+    @field_validator("webrtc_ports")
+    @classmethod
+    def _ports_parse(cls, value: str) -> str:
+        port_range(value)
+        return value
+
+    @field_validator("webrtc_addresses")
+    @classmethod
+    def _addresses_parse(cls, value: str) -> str:
+        addresses(value)
         return value
 
     @field_validator("allow_private_targets")
@@ -155,3 +183,34 @@ def allowed_networks(value: str) -> list[Network]:
         raise ValueError(
             f"MEDIAHOOKS_ALLOW_PRIVATE_TARGETS must be true, false or CIDRs, got {value!r}"
         ) from exc
+
+
+def port_range(value: str) -> tuple[int, int] | None:
+    """``"40000-40099"`` or ``"40000"``: the first and last port; ``""``: any (None)."""
+    text = value.strip()
+    if not text or text == "0":
+        return None
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        low, high = 0, -1
+    if not 1 <= low <= high <= 65535:
+        raise ValueError(
+            f"MEDIAHOOKS_WEBRTC_PORTS must be a UDP port or range like 40000-40099, got {value!r}"
+        )
+    return low, high
+
+
+def addresses(value: str) -> list[str]:
+    """Comma-separated IP addresses, each checked."""
+    found = []
+    for part in value.split(","):
+        if part.strip():
+            try:
+                found.append(str(ipaddress.ip_address(part.strip())))
+            except ValueError as exc:
+                raise ValueError(
+                    f"MEDIAHOOKS_WEBRTC_ADDRESSES must be IP addresses, got {part.strip()!r}"
+                ) from exc
+    return found

@@ -18,6 +18,7 @@ from mediahooks.ingest.known_tokens import KnownTokens
 from mediahooks.ingest.live import LiveIngest
 from mediahooks.ingest.rtmp import RtmpServer
 from mediahooks.ingest.srt import SrtServer
+from mediahooks.ingest.whip import WhipIngest
 from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper
 from mediahooks.media.viewer_hooks import ViewerHooks
@@ -49,6 +50,7 @@ class Service:
         self.srt: SrtServer | None = None
         # The publish tokens in memory, for the SRT door's decisions in libsrt's thread.
         self.known_tokens = KnownTokens()
+        self.whip = WhipIngest(self.live, settings)
         # Viewers of this process's playback (its loop runs beside the API: `server.start`).
         self.viewers = ViewerHooks(self.db, settings)
         # Where clips, recordings and posters are kept: the data directory or a bucket.
@@ -97,6 +99,7 @@ class Service:
             await self.rtmp.close()
         if self.srt is not None:
             await self.srt.close()
+        await self.whip.close()
         await self.live.close()
         await self.loops.close()
         if self.dispatcher is not None:

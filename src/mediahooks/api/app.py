@@ -23,6 +23,7 @@ from mediahooks.api import (
     playback,
     tokens,
     webhooks,
+    whip,
 )
 from mediahooks.clock import now_ms
 from mediahooks.media.ingest import Ingest
@@ -50,6 +51,7 @@ def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()
         assets.downloads,
         ingest.router,
         playback.router,
+        whip.router,
     )
     for router in routers:
         app.include_router(router)

@@ -18,10 +18,18 @@ def _remote(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def _origin(request: Request) -> str | None:
+    """The page a browser publishes from (a token's allowedOrigins); other publishers send
+    none."""
+    return request.headers.get("origin")
+
+
 async def _receive(request: Request, token: str, stream: str, filename: str) -> Response:
     ingest: Ingest = request.app.state.ingest
     try:
-        await ingest.receive(token, stream, filename, request.stream(), _remote(request))
+        await ingest.receive(
+            token, stream, filename, request.stream(), _remote(request), _origin(request)
+        )
     except IngestError as exc:
         raise ApiError(exc.status, exc.message) from exc
     return Response(status_code=201)
@@ -32,7 +40,7 @@ async def _forget(request: Request, token: str, stream: str) -> Response:
     # a publisher of the stream gets that answer: to anyone else this is a door like the others.
     ingest: Ingest = request.app.state.ingest
     try:
-        await ingest.authorize(token, stream, _remote(request))
+        await ingest.authorize(token, stream, _remote(request), _origin(request))
     except IngestError as exc:
         raise ApiError(exc.status, exc.message) from exc
     return Response(status_code=204)

@@ -1,126 +1,59 @@
-"""`/api/publish_token`: the tokens publishers present, and which streams each may publish."""
+"""`/api/publish_token`: the tokens publishers present, which streams each may publish, and
+who may use it from where (`admission`). The platform's v1 routes, and its v2 update."""
 
 from __future__ import annotations
 
-import json
-import secrets
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import ConfigDict, Field
 
-from mediahooks import patterns
+from mediahooks.api import token_fields as fields
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.paging import MAX_ID, PagingDep
-from mediahooks.clock import iso
+from mediahooks.api.paging import MAX_ID
 from mediahooks.ingest import streamid
 from mediahooks.ingest.rtmp_url import APP
+from mediahooks.media.ingest import STREAM_NAME
 from mediahooks.store import tokens as store
 from mediahooks.store.schema import DbRow
 
-router = APIRouter(prefix="/api/publish_token", tags=["publish tokens"])
-# What libsrt takes as a passphrase (SRTO_PASSPHRASE), in characters that survive a URL query.
-PASSPHRASE = r"^[\x21-\x7e]{10,79}$"
+# Operation ids as the platform's document names them: a client generated from either works
+# against both.
+router = APIRouter(tags=["publish tokens"])
 TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="The token's integer id.")]
+Page = Annotated[int, Query(ge=1, le=fields.INT32, description="The page, from 1.")]
+ItemsOnPage = Annotated[int, Query(ge=1, le=100, description="Tokens per page.")]
+SortBy = Annotated[store.SortBy, Query(description="Name (the label) or AddedOn; then id.")]
+IsDescending = Annotated[bool, Query(description="Reverse the order.")]
+StreamId = re.compile(r"(?P<account>[^/]+)/(?P<stream>.+)")
 
 
-class StreamRule(Body):
+class DisableRequest(Body):
     model_config = ConfigDict(extra="ignore")
-    streamName: StrictStr = Field(..., min_length=1, max_length=128)
-    isRegex: StrictBool = False
-
-    @model_validator(mode="after")
-    def _regex_compiles(self) -> StreamRule:
-        if self.isRegex:
-            # The engine that runs the rule at ingest (`store.tokens.allows`).
-            reason = patterns.problem(self.streamName)
-            if reason:
-                raise ValueError(f"streamName {reason}")
-        return self
-
-
-class TokenFields(Body):
-    model_config = ConfigDict(extra="ignore")
-    label: StrictStr | None = Field(None, min_length=1, max_length=256)
-    streams: list[StreamRule] | None = Field(None, min_length=1, max_length=100)
-    record: StrictBool | None = None
-    clip: StrictBool | None = None
-    # Viewers need a subscribe token (or a signed playback link) to watch.
-    subscribeRequiresAuth: StrictBool | None = None
-    # SRT callers must encrypt with this passphrase; null (on update) removes it.
-    srtPassphrase: StrictStr | None = Field(
-        None,
-        pattern=PASSPHRASE,
-        description="10-79 printable ASCII characters, no spaces; null removes it",
+    tokenIds: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        ..., min_length=1, max_length=100
     )
-    # The platform's switch: true makes a passphrase when the token has none, false removes it.
-    displaySrtPassphrase: StrictBool | None = None
-
-    @model_validator(mode="after")
-    def _one_passphrase_intent(self) -> TokenFields:
-        if self.displaySrtPassphrase is False and self.srtPassphrase is not None:
-            raise ValueError(
-                "displaySrtPassphrase false removes the passphrase: send one or the other"
-            )
-        return self
-
-    def columns(self) -> dict[str, Any]:
-        values = self.model_dump(
-            exclude_unset=True,
-            exclude_none=True,
-            exclude={"streams", "srtPassphrase", "displaySrtPassphrase"},
-        )
-        if "subscribeRequiresAuth" in values:
-            values["subscribe_requires_auth"] = values.pop("subscribeRequiresAuth")
-        if self.streams is not None:
-            values["streams"] = json.dumps([rule.model_dump() for rule in self.streams])
-        if "srtPassphrase" in self.model_fields_set:
-            values["srt_passphrase"] = self.srtPassphrase
-        elif self.displaySrtPassphrase is False:
-            values["srt_passphrase"] = None
-        return values
-
-    def passphrase_wanted(self, current: str | None) -> str | None:
-        """A passphrase to make: asked for with displaySrtPassphrase and none given or held."""
-        if self.displaySrtPassphrase and self.srtPassphrase is None and not current:
-            return secrets.token_urlsafe(24)
-        return None
-
-
-class TokenCreate(TokenFields):
-    label: StrictStr = Field(..., min_length=1, max_length=256)
-    streams: list[StreamRule] = Field(..., min_length=1, max_length=100)
 
 
 def token_json(
     row: DbRow, base_url: str, rtmp_server: str | None = None, srt_server: str | None = None
 ) -> dict[str, Any]:
-    streams = json.loads(row.streams)
-    example = next((s["streamName"] for s in streams if not s["isRegex"]), "mystream")
+    answer = fields.token_object(row)
+    example = next((s["streamName"] for s in answer["streams"] if not s["isRegex"]), "mystream")
+    if not STREAM_NAME.fullmatch(example):
+        example = "mystream"
     ingest = f"{base_url}/ingest/{example}/index.m3u8"
-    answer = {
-        "id": row.id,
-        "label": row.label,
-        "token": row.token,
-        "addedOn": iso(row.created_at),
-        "isActive": True,
-        "streams": streams,
-        "record": bool(row.record),
-        "clip": bool(row.clip),
-        "subscribeRequiresAuth": bool(row.subscribe_requires_auth),
-        "displaySrtPassphrase": row.srt_passphrase is not None,
-        "srtPassphrase": row.srt_passphrase,
-        "publish": {
-            "url": ingest,
-            "command": (
-                "ffmpeg -re -i <input> -c:v libx264 -g 30 -c:a aac -f hls -hls_time 1 "
-                f"-method PUT -headers 'Authorization: Bearer {row.token}' "
-                f"-hls_flags program_date_time {ingest}"
-            ),
-        },
+    answer["publish"] = {
+        "url": ingest,
+        "command": (
+            "ffmpeg -re -i <input> -c:v libx264 -g 30 -c:a aac -f hls -hls_time 1 "
+            f"-method PUT -headers 'Authorization: Bearer {row.token}' "
+            f"-hls_flags program_date_time {ingest}"
+        ),
     }
     if rtmp_server is not None:
         answer["publish"]["rtmp"] = _rtmp_json(rtmp_server, example, row.token)
@@ -166,6 +99,14 @@ def _door_host(request: Request, service: ServiceDep, bound: str | None) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _rtmp_server(request: Request, service: ServiceDep) -> str | None:
+    if service.rtmp is None:
+        return None
+    scheme = "rtmps" if service.settings.rtmp_cert else "rtmp"
+    host = _door_host(request, service, service.settings.rtmp_host)
+    return f"{scheme}://{host}:{service.rtmp.port}/{APP}"
+
+
 def _srt_server(request: Request, service: ServiceDep) -> str | None:
     if service.srt is None:
         return None
@@ -173,94 +114,204 @@ def _srt_server(request: Request, service: ServiceDep) -> str | None:
     return f"srt://{host}:{service.srt.port}"
 
 
-def _rtmp_server(request: Request, service: ServiceDep) -> str | None:
-    """The RTMP server publishers reach, by the host name this request came to (the RTMP
-    address when it is a specific one)."""
-    if service.rtmp is None:
-        return None
-    settings = service.settings
-    scheme = "rtmps" if settings.rtmp_cert else "rtmp"
-    host = _door_host(request, service, settings.rtmp_host)
-    return f"{scheme}://{host}:{service.rtmp.port}/{APP}"
-
-
-def _json(row: DbRow, request: Request, service: ServiceDep) -> dict[str, Any]:
-    rtmp, srt = _rtmp_server(request, service), _srt_server(request, service)
-    return token_json(row, _base(request), rtmp, srt)
-
-
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _check_flags(record: bool | None, clip: bool | None) -> None:
-    if record and clip:
-        raise ApiError(
-            400,
-            "A token cannot both record and clip: make one token for each.",
-            {"record": ["cannot be true together with clip"]},
-        )
+def _answer(request: Request, service: ServiceDep, rows: list[DbRow]) -> list[dict[str, Any]]:
+    rtmp, srt = _rtmp_server(request, service), _srt_server(request, service)
+    return [token_json(row, _base(request), rtmp, srt) for row in rows]
 
 
-async def _found(service: ServiceDep, account: str, token_id: int) -> DbRow:
-    async with service.db.engine.connect() as conn:
-        return found(await store.get(conn, account, token_id), f"Publish token {token_id}")
-
-
-@router.post("", summary="Create a publish token")
+@router.post(
+    "/api/publish_token",
+    summary="Create a publish token",
+    operation_id="PublishTokenV1_CreateToken",
+)
 async def create_token(
-    body: TokenCreate, request: Request, account: Account, service: ServiceDep
+    body: fields.TokenCreate, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    _check_flags(body.record, body.clip)
-    values = {"record": False, "clip": False, **body.columns()}
-    made = body.passphrase_wanted(None)
-    if made:
-        values["srt_passphrase"] = made
+    view = body.view()
+    fields.check(view)
     async with service.db.transaction() as conn:
-        row = await store.create(conn, account, values)
+        row = await store.create(conn, account, fields.columns(view))
     service.known_tokens.learn(row)  # SRT callers with it are let in at once
-    return ok(_json(row, request, service))
+    return ok(_answer(request, service, [row])[0])
 
 
-@router.get("/list", summary="List publish tokens")
+@router.get(
+    "/api/publish_token/list",
+    summary="List publish tokens",
+    operation_id="PublishTokenV1_ListTokens",
+)
 async def list_tokens(
     request: Request,
     account: Account,
     service: ServiceDep,
-    paging: PagingDep,
+    page: Page = 1,
+    itemsOnPage: ItemsOnPage = 10,
+    sortBy: SortBy = "Name",
+    isDescending: IsDescending = False,
 ) -> JSONResponse:
+    """A page of tokens; past the last page the list is empty."""
     async with service.db.engine.connect() as conn:
-        rows = await store.page(conn, account, paging.starting_id, paging.count, paging.descending)
-    return ok([_json(r, request, service) for r in rows])
+        rows = await store.page(conn, account, sortBy, isDescending, page, itemsOnPage)
+    return ok(_answer(request, service, rows))
 
 
-@router.get("/{id:int}", summary="Read a publish token")
+@router.get(
+    "/api/publish_token/list_by_name",
+    summary="List publish tokens by name",
+    operation_id="PublishTokenV1_ListTokensByName",
+)
+async def list_tokens_by_name(
+    request: Request,
+    account: Account,
+    service: ServiceDep,
+    name: Annotated[str, Query(min_length=1, max_length=256, description="Part of a name.")],
+    filterBy: Annotated[store.FilterBy, Query(description="Where to look for it.")] = (
+        "TokenOrStreamName"
+    ),
+    page: Page = 1,
+    itemsOnPage: ItemsOnPage = 10,
+    sortBy: SortBy = "Name",
+    isDescending: IsDescending = False,
+) -> JSONResponse:
+    """Tokens whose label, or one of whose stream names (not patterns), holds `name`,
+    ignoring case."""
+    async with service.db.engine.connect() as conn:
+        rows = await store.page_by_name(
+            conn, account, name, filterBy, sortBy, isDescending, page, itemsOnPage
+        )
+    return ok(_answer(request, service, rows))
+
+
+@router.get(
+    "/api/publish_token/active",
+    summary="The publish token of a live stream",
+    operation_id="PublishTokenV1_GetActiveTokenByStreamId",
+)
+async def active_token(
+    account: Account,
+    service: ServiceDep,
+    streamId: Annotated[
+        str, Query(min_length=3, max_length=200, description="accountId/streamName")
+    ],
+) -> JSONResponse:
+    """`{"tokenIds": [id]}` while the stream is live, else an empty list."""
+    parts = StreamId.fullmatch(streamId)
+    if parts is None:
+        raise ApiError(
+            400,
+            f"streamId is <accountId>/<streamName>, e.g. {account}/mystream.",
+            {"streamId": ["not <accountId>/<streamName>"]},
+        )
+    if parts["account"] != account:
+        return ok({"tokenIds": []})  # another account's streams are none of this one's
+    async with service.db.engine.connect() as conn:
+        return ok({"tokenIds": await store.live_ids(conn, account, parts["stream"])})
+
+
+@router.get(
+    "/api/publish_token/active/all",
+    summary="The publish tokens of all live streams",
+    operation_id="PublishTokenV1_GetAllActiveTokensByAccount",
+)
+async def active_tokens(account: Account, service: ServiceDep) -> JSONResponse:
+    async with service.db.engine.connect() as conn:
+        return ok({"tokenIds": await store.live_ids(conn, account)})
+
+
+@router.patch(
+    "/api/publish_token/disable",
+    summary="Disable publish tokens",
+    operation_id="PublishTokenV1_DisableTokens",
+)
+async def disable_tokens(
+    body: DisableRequest, account: Account, service: ServiceDep
+) -> JSONResponse:
+    """Set `isActive` false on each token: it publishes nothing more (an RTMP publisher live
+    with it is stopped)."""
+    wanted = list(dict.fromkeys(body.tokenIds))
+    async with service.db.transaction() as conn:
+        done = await store.set_active(conn, account, wanted, False)
+    return ok(
+        {
+            "successfulTokens": done,
+            "failedTokens": [
+                {"tokenId": token_id, "errorMessage": f"Publish token {token_id} not found."}
+                for token_id in wanted
+                if token_id not in done
+            ],
+        }
+    )
+
+
+@router.get(
+    "/api/publish_token/{id:int}",
+    summary="Read a publish token",
+    operation_id="PublishTokenV1_ReadToken",
+)
 async def read_token(
     id: TokenId, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    row = await _found(service, account, id)
-    return ok(_json(row, request, service))
+    async with service.db.engine.connect() as conn:
+        row = found(await store.get(conn, account, id), f"Publish token {id}")
+    return ok(_answer(request, service, [row])[0])
 
 
-@router.put("/{id:int}", summary="Update a publish token")
+@router.put(
+    "/api/publish_token/{id:int}",
+    summary="Update a publish token",
+    operation_id="PublishTokenV1_UpdateToken",
+)
 async def update_token(
-    id: TokenId, body: TokenFields, request: Request, account: Account, service: ServiceDep
+    id: TokenId, body: fields.TokenUpdate, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    current = await _found(service, account, id)
-    record = body.record if body.record is not None else current.record
-    clip = body.clip if body.clip is not None else current.clip
-    _check_flags(record, clip)
-    values = body.columns()
-    made = body.passphrase_wanted(current.srt_passphrase)
-    if made:
-        values["srt_passphrase"] = made
+    """Any field of the token, by its v2 name or its v1 `update...` name; `addTokenStreams`,
+    `removeTokenStreams`; `refreshToken: true` gives it a new value (the old one stops
+    working at once)."""
+    return await _update(id, body, request, account, service)
+
+
+@router.put(
+    "/api/v2/publish_token/{id:int}",
+    summary="Update a publish token (v2)",
+    operation_id="PublishTokenV2_UpdateToken",
+)
+async def update_token_v2(
+    id: TokenId, body: fields.TokenUpdate, request: Request, account: Account, service: ServiceDep
+) -> JSONResponse:
+    """The platform's v2 update: the same fields and answer as the v1 route."""
+    return await _update(id, body, request, account, service)
+
+
+async def _update(
+    token_id: int,
+    body: fields.TokenUpdate,
+    request: Request,
+    account: str,
+    service: ServiceDep,
+) -> JSONResponse:
     async with service.db.transaction() as conn:
-        row = found(await store.update_one(conn, account, id, values), f"Publish token {id}")
+        current = found(
+            await store.get(conn, account, token_id, lock=True), f"Publish token {token_id}"
+        )
+        view = body.apply(fields.view_of(current))
+        fields.check(view)
+        values = fields.columns(view)
+        if body.refreshToken:
+            values["token"] = store.new_token()
+        row = found(await store.update_one(conn, account, token_id, values), "Publish token")
     service.known_tokens.learn(row)
-    return ok(_json(row, request, service))
+    return ok(_answer(request, service, [row])[0])
 
 
-@router.delete("/{id:int}", summary="Delete a publish token")
+@router.delete(
+    "/api/publish_token/{id:int}",
+    summary="Delete a publish token",
+    operation_id="PublishTokenV1_DeleteToken",
+)
 async def delete_token(id: TokenId, account: Account, service: ServiceDep) -> JSONResponse:
     async with service.db.transaction() as conn:
         deleted = await store.delete(conn, account, id)

@@ -18,7 +18,7 @@ from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
-from mediahooks.api.tokens import StreamRule
+from mediahooks.api.token_fields import StreamRule
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.media.playback import MAX_RANGE_MS, Grant
 from mediahooks.store import playback as playback_store

@@ -13,11 +13,12 @@ from mediahooks.clock import now_ms
 from mediahooks.dashboard.web import MemberDep, form, one, redirect, render
 from mediahooks.media import clips
 from mediahooks.media.playback import Grant
-from mediahooks.store import timelines
+from mediahooks.store import timelines, tokens
 from mediahooks.timeline import MIN_CLIP_MS
 
 router = APIRouter(include_in_schema=False)
 PRESETS = (10, 30, 60)  # seconds for the "last N s" buttons
+GO_LIVE_TOKENS = 50  # the newest publish tokens offered to "Go live from this browser"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,16 @@ async def streams_page(seen: MemberDep) -> Response:
                 else (item.hi - item.lo) // 1000,
             }
         )
-    return render(seen, "streams.html", rows=rows, presets=PRESETS, min_clip_s=MIN_CLIP_MS // 1000)
+    async with seen.service.db.engine.connect() as conn:
+        publishers = await tokens.page(conn, seen.account, "AddedOn", True, 1, GO_LIVE_TOKENS)
+    return render(
+        seen,
+        "streams.html",
+        rows=rows,
+        presets=PRESETS,
+        min_clip_s=MIN_CLIP_MS // 1000,
+        publishers=publishers,
+    )
 
 
 @router.post("/streams/clip")

@@ -18,6 +18,7 @@ import logging
 import threading
 from typing import Literal
 
+from mediahooks import admission
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.ingest.remux import Container, Piece, Pipe, Remuxer
@@ -29,14 +30,20 @@ from mediahooks.media.ingest import (
 )
 from mediahooks.store import timelines, tokens
 from mediahooks.store.db import Database
+from mediahooks.store.outage import is_outage
 from mediahooks.store.schema import DbRow
 
 log = logging.getLogger("mediahooks.ingest")
 
-RefusalKind = Literal["token", "stream", "live", "codec", "busy"]
+# token: none, unknown, disabled or expired (401 where the door speaks HTTP); stream: not one the
+# token may publish; access: not from the publisher's address or origin (both 403).
+RefusalKind = Literal["token", "stream", "access", "live", "codec", "busy"]
 # Without a new segment (a long keyframe interval), the broadcast is kept alive this often, well
 # inside the sweeper's idle timeout.
 KEEPALIVE_SECONDS = 2.0
+# A live publisher's token is read again this often: disabled, expired or deleted, it stops the
+# broadcast (the platform's way to stop a stream is to disable its token).
+TOKEN_CHECK_SECONDS = 3.0
 
 
 class Refused(Exception):
@@ -48,8 +55,12 @@ class Refused(Exception):
         self.reason = reason
 
 
-async def authorize(db: Database, token: str, stream: str) -> DbRow:
-    """The publish token's row, if it may publish ``stream``; else Refused."""
+async def authorize(
+    db: Database, token: str, stream: str, remote: str | None = None, origin: str | None = None
+) -> DbRow:
+    """The publish token's row, if it may publish ``stream`` now from ``remote`` (the
+    publisher's IP address; a token that lists addresses admits no unknown one) and ``origin``
+    (a browser's `Origin` header, where the protocol has one); else Refused."""
     if not STREAM_NAME.fullmatch(stream):
         raise Refused(
             "stream", f"{stream[:64]!r} is not a stream name: 1-128 letters, digits, '.', '_', '-'"
@@ -60,6 +71,9 @@ async def authorize(db: Database, token: str, stream: str) -> DbRow:
         publisher = await tokens.by_token(conn, token)
     if publisher is None:
         raise Refused("token", "unknown publish token (deleted, or mistyped)")
+    refusal = admission.check(tokens.rules(publisher), now_ms(), remote, origin)
+    if refusal is not None:
+        raise Refused("token" if refusal.status == 401 else "access", refusal.reason)
     if not tokens.allows(publisher, stream):
         raise Refused("stream", f"this publish token may not publish the stream {stream!r}")
     return publisher
@@ -153,7 +167,9 @@ class Session:
         self._remuxer = Remuxer(self._pipe, container, directory, self._deliver)
         self._fed = False
         self._closing: asyncio.Task[None] | None = None
+        self._revoked: str | None = None
         self._indexer = asyncio.create_task(self._index(), name=f"live {stream}")
+        self._watcher = asyncio.create_task(self._watch_token(), name=f"token of {stream}")
         self._thread = threading.Thread(
             target=self._remuxer.run, name=f"live {stream}", daemon=True
         )
@@ -161,8 +177,9 @@ class Session:
 
     @property
     def failed(self) -> str | None:
-        """Why the media was refused or unreadable; the door then disconnects the publisher."""
-        return self._remuxer.failed
+        """Why the media was refused or unreadable, or the token no longer admits the
+        publisher; the door then disconnects it."""
+        return self._revoked or self._remuxer.failed
 
     async def feed(self, data: bytes) -> None:
         """Container bytes as they arrive; waits while the demuxer is behind."""
@@ -177,6 +194,7 @@ class Session:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        self._watcher.cancel()
         self._pipe.close()
         try:
             await self._indexer  # ends once the thread has delivered its last segment
@@ -190,6 +208,23 @@ class Session:
         if self.failed:
             log.warning("live: %s from %s refused: %s", self.stream, self.remote, self.failed)
         log.info("live: %s ended (%d segments)", self.stream, self.segments)
+
+    async def _watch_token(self) -> None:
+        publisher = self.publisher
+        while self._revoked is None:
+            await asyncio.sleep(TOKEN_CHECK_SECONDS)
+            try:
+                async with self.ingest.db.engine.connect() as conn:
+                    row = await tokens.get(conn, publisher.account_id, publisher.id)
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("live: the token of %s could not be read", self.stream)
+                continue  # the database is away: the publisher goes on meanwhile
+            if row is None:
+                self._revoked = "the publish token was deleted"
+            else:
+                refusal = admission.standing(tokens.rules(row), now_ms())
+                self._revoked = refusal.reason if refusal is not None else None
 
     def _deliver(self, piece: Piece | None) -> None:
         """From the remuxer's thread: hand a segment to the loop."""

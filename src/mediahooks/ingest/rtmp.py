@@ -64,8 +64,9 @@ class RtmpServer:
         assert task is not None
         self._connections.add(task)
         peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, Sequence) else None
         remote = f"{peer[0]}:{peer[1]}" if isinstance(peer, Sequence) else str(peer)
-        connection = _Connection(self.live, reader, writer, remote)
+        connection = _Connection(self.live, reader, writer, remote, address)
         try:
             await connection.run()
         except TimeoutError:
@@ -99,11 +100,13 @@ class _Connection:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         remote: str,
+        address: str | None,
     ) -> None:
         self.live = live
         self.reader = reader
         self.writer = writer
-        self.remote = remote
+        self.remote = remote  # address and port, for the log
+        self.address = address  # the IP address a token's allowedIpAddresses are checked on
         self.chunks = wire.ChunkReader()
         self.session: Session | None = None
         self.app = ""
@@ -238,7 +241,7 @@ class _Connection:
             raise wire.ProtocolError("publish twice on one connection")
         found = rtmp_url.target(self.app, self.tc_url, publish_name)
         try:
-            publisher = await authorize(self.live.db, found.token, found.stream)
+            publisher = await authorize(self.live.db, found.token, found.stream, self.address)
             self.session = await self.live.open(publisher, found.stream, "flv", self.remote)
         except Refused as exc:
             log.info("rtmp: %s refused for %r: %s", self.remote, found.stream, exc.reason)

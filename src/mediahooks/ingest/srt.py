@@ -386,7 +386,7 @@ class SrtServer:
                 await caller.session.close()
 
     async def _session(self, admission: Admission) -> Session:
-        publisher = await authorize(self.live.db, admission.token, admission.stream)
+        publisher = await authorize(self.live.db, admission.token, admission.stream, admission.host)
         wanted = publisher.srt_passphrase
         if wanted != admission.passphrase:
             # The copy of the tokens was stale: the caller did not encrypt as the token says.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediahooks import events
+from mediahooks import admission, events
 from mediahooks.assets import Status
 from mediahooks.clock import iso, now_ms
 from mediahooks.config import Settings
@@ -56,25 +56,41 @@ class Ingest:
         self.limit = settings.max_segment_bytes
         self.max_skew_ms = round(settings.max_clock_skew * 1000)
 
-    async def authorize(self, token: str, stream: str, remote: str | None = None) -> DbRow:
-        """The publish token's row, if it may publish ``stream``; else IngestError (401, 403).
+    async def authorize(
+        self, token: str, stream: str, remote: str | None = None, origin: str | None = None
+    ) -> DbRow:
+        """The publish token's row, if it may publish ``stream`` now; else IngestError (401
+        when the token is unknown, disabled or expired; 403 when it may not publish this
+        stream, from ``remote`` (the publisher's IP address) or from ``origin`` (a browser's
+        `Origin` header)).
 
-        ``remote`` is the publisher's address, for the log: a wrong token is most often a
-        publisher misconfigured somewhere, and the operator needs to find which one.
+        ``remote`` is also for the log: a refused token is most often a publisher
+        misconfigured somewhere, and the operator needs to find which one.
         """
         if not STREAM_NAME.fullmatch(stream):  # nor is anything longer worth a line in the log
             raise IngestError(400, "stream names are 1-128 letters, digits, '.', '_' or '-'")
         async with self.db.engine.connect() as conn:
             publisher = await tokens.by_token(conn, token)
+        where = remote or "an unknown address"
         if publisher is None:
             # Enough of what was sent to tell two wrong tokens apart, not enough to use one.
             log.warning(
                 "refused a publisher at %s for stream %r: unknown publish token %r...",
-                remote or "an unknown address",
+                where,
                 stream,
                 token[:6],
             )
             raise IngestError(401, "unknown publish token")
+        refusal = admission.check(tokens.rules(publisher), now_ms(), remote, origin)
+        if refusal is not None:
+            log.warning(
+                "refused a publisher at %s for stream %r with publish token %s: %s",
+                where,
+                stream,
+                publisher.id,
+                refusal.reason,
+            )
+            raise IngestError(refusal.status, refusal.reason)
         if not tokens.allows(publisher, stream):
             raise IngestError(403, f"this token may not publish the stream {stream!r}")
         return publisher
@@ -86,6 +102,7 @@ class Ingest:
         filename: str,
         body: AsyncIterator[bytes],
         remote: str | None = None,
+        origin: str | None = None,
     ) -> None:
         if not FILENAME.fullmatch(filename):
             raise IngestError(400, f"{filename!r} is not an acceptable file name")
@@ -94,7 +111,7 @@ class Ingest:
             raise IngestError(
                 400, "send an HLS playlist (.m3u8), MPEG-TS (.ts) or fMP4 (.mp4, .m4s) files"
             )
-        publisher = await self.authorize(token, stream, remote)
+        publisher = await self.authorize(token, stream, remote, origin)
         staged = await self._stage(body)
         try:
             if suffix == ".m3u8":

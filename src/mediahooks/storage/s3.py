@@ -77,7 +77,9 @@ class S3Storage:
                 )
                 break
             except Exception as exc:  # any failure of the bucket: wait, then try again
-                log.warning("upload of %s failed (%s); retrying in %.1f s", key, exc, wait)
+                log.warning(
+                    "upload of %s failed (%s); retrying in %.1f s", key, type(exc).__name__, wait
+                )
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, LONGEST_WAIT)
         staged.unlink(missing_ok=True)

@@ -162,6 +162,18 @@ publish_tokens = Table(
     Column("subscribe_requires_auth", Boolean, nullable=False, server_default="0"),
     # SRT callers publishing with this token must encrypt with this passphrase (NULL: none).
     Column("srt_passphrase", Text),
+    # Who may publish with it (`admission`): an inactive or expired token publishes nothing;
+    # JSON lists of addresses/CIDR ranges and of origins, empty: any.
+    Column("is_active", Boolean, nullable=False, server_default="1"),
+    Column("expires_at", BigInteger),
+    Column("allowed_ip_addresses", Text, nullable=False, server_default="[]"),
+    Column("allowed_origins", Text, nullable=False, server_default="[]"),
+    Column("multisource", Boolean, nullable=False, server_default="1"),
+    # Live thumbnails go to `thumbnail` webhooks while its streams are live.
+    Column("enable_thumbnails", Boolean, nullable=False, server_default="0"),
+    # JSON: the platform's settings we accept, keep and echo but do not act on (geoCascade,
+    # restream, originCluster, countries, ...), by their API names (`api/token_fields.py`).
+    Column("settings", Text, nullable=False, server_default="{}"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger),
