@@ -6,6 +6,8 @@ its own."""
 from __future__ import annotations
 
 import os
+import socket
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -39,11 +41,28 @@ class Endpoint:
         self.server.stop()
 
     def start(self) -> None:
+        # moto's start() waits, without end, for a server that could not bind: make sure the
+        # port is still free first (another program may have taken it meanwhile).
+        deadline = time.monotonic() + 10
+        while not port_free(self.host, self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"port {self.port} was taken while the bucket was away")
+            time.sleep(0.2)
         self.server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self.server.start()
 
     def env(self) -> dict[str, str]:
         return {**MOTO_ENV, "AWS_ENDPOINT_URL": self.url}
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 @contextmanager

@@ -114,3 +114,16 @@ async def test_a_bucket_away_during_a_publish_and_a_clip_loses_nothing(
         return not [p for p in spool.rglob("*") if p.is_file()]
 
     await eventually(spool_empty)
+
+    # Away again for a delete: the asset stays `deleting`, and the sweeper finishes the
+    # removal once the bucket is back.
+    own_endpoint.stop()
+    gone = await api.ok("DELETE", f"/api/v3/media/assets?id={asset['id']}")
+    assert gone["itemsDeleted"] == 1
+    await asyncio.sleep(2)  # sweeps that find the bucket away
+    assert events_of(receiver, "/away", asset["id"]) == ["processing", "completed"]
+    own_endpoint.start()
+    events = await hooks_for(receiver, "/away", asset["id"], 3)
+    assert events == ["processing", "completed", "deleted"]
+    location = done["storage"]["path"]
+    assert await api.service.storage.size(location) is None

@@ -281,7 +281,10 @@ async def download(
             raise ApiError(404, "This media file is gone.")
         return FileResponse(path, media_type=media_type, filename=f"{row.id}.{ext}")
     storage = service.storage
-    size = await storage.size(location)
+    try:
+        size = await storage.size(location)
+    except Exception as exc:  # the bucket cannot be reached: nothing the caller did wrong
+        raise ApiError(503, "The media store cannot be reached; try again shortly.") from exc
     if size is None:
         raise ApiError(404, "This media file is gone.")
     url = await storage.signed_url(location, LINK_TTL)

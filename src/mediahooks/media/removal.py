@@ -1,12 +1,14 @@
 """Removing an asset: `deleting`, its files gone, then `deleted` with its hook.
 
 Two transactions on purpose: the files go only once `deleting` is committed, and `deleted` is
-said only once they are gone. A crash in between leaves `deleting`, which the sweeper finishes.
+said only once they are gone. A crash in between leaves `deleting`, which the sweeper finishes;
+so does a bucket that cannot be reached for the delete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from mediahooks.assets import Status
@@ -16,12 +18,18 @@ from mediahooks.store import assets
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
 
+log = logging.getLogger("mediahooks.media")
+
 
 async def remove(db: Database, storage: Storage, asset: DbRow) -> None:
     if asset.status != Status.DELETING.value:
         async with db.transaction() as conn:
             asset = await assets.transition(conn, asset.id, Status.DELETING)
-    await storage.delete(files_of(asset))
+    try:
+        await storage.delete(files_of(asset))
+    except Exception as exc:  # the bucket away: the asset stays `deleting`, swept again later
+        log.warning("files of asset %s not deleted yet (%s)", asset.id, type(exc).__name__)
+        return
     async with db.transaction() as conn:
         await assets.transition(conn, asset.id, Status.DELETED)
 
