@@ -1,6 +1,7 @@
-"""A cluster over PostgreSQL and a bucket: two `mediahooks serve` processes with data
-directories of their own. The stream is published to node A, which cuts; the clip is asked for,
-read, downloaded and deleted through node B, which never holds a media file."""
+"""A cluster over PostgreSQL and a bucket, three processes with data directories of their own:
+the stream is published to node A (`serve --no-dispatcher`), the clip is asked for, read,
+downloaded and deleted through node B (`serve --no-dispatcher`), and cut by C (`worker`) from
+the segments A put in the bucket. No node keeps a clip or poster on its disk."""
 
 from __future__ import annotations
 
@@ -46,7 +47,11 @@ async def test_ingest_on_one_node_clip_and_download_through_another(
     storage_url = buckets.new_bucket(s3_endpoint) if s3_endpoint else buckets.fresh_prefix()
     async with fresh_postgres_database() as db_url, AsyncExitStack() as stack:
         processes = {}
-        for name, args in (("a", ["serve"]), ("b", ["serve", "--no-dispatcher"])):
+        for name, args in (
+            ("a", ["serve", "--no-dispatcher", "--port", "0"]),
+            ("b", ["serve", "--no-dispatcher", "--port", "0"]),
+            ("c", ["worker"]),
+        ):
             env = server_env(
                 db_url,
                 tmp_path / name,
@@ -56,7 +61,7 @@ async def test_ingest_on_one_node_clip_and_download_through_another(
                 storage_url=storage_url,
                 idle_timeout="2",
             )
-            process = MediahooksProcess([*args, "--port", "0"], env, tmp_path / f"{name}.log")
+            process = MediahooksProcess(args, env, tmp_path / f"{name}.log")
             await stack.enter_async_context(process)
             await process.start()
             processes[name] = process
@@ -110,4 +115,7 @@ async def test_ingest_on_one_node_clip_and_download_through_another(
         await eventually(deleted)
         async with session.get(link) as resp:
             assert resp.status == 404
-        assert media_files(tmp_path / "a") == [] and media_files(tmp_path / "b") == []
+        for node in "abc":
+            assert media_files(tmp_path / node) == [], node
+        # C cut from the bucket: it never had the timeline on its disk.
+        assert not list((tmp_path / "c").rglob("*.ts"))

@@ -5,6 +5,7 @@ service, and a bucket that goes away while a clip is cut (the upload waits, noth
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -12,8 +13,10 @@ import pytest
 import buckets
 from conftest import ApiFactory, Receiver, eventually
 from mediahooks.config import Settings
+from mediahooks.media import synthetic
 from mediahooks.storage import ranges
-from test_media import clip, events_of, fetch, hooks_for, media_of, push, token
+from mediahooks.storage.uploads import segment_key
+from test_media import SMALL, clip, events_of, fetch, hooks_for, media_of, push, put, token
 
 
 @pytest.mark.parametrize(
@@ -111,9 +114,15 @@ async def test_a_bucket_away_during_a_publish_and_a_clip_loses_nothing(
 
     async def spool_empty() -> bool:
         spool = api.service.settings.data_dir / "spool"
-        return not [p for p in spool.rglob("*") if p.is_file()]
+        return api.service.uploads.pending == 0 and not [p for p in spool.rglob("*") if p.is_file()]
 
     await eventually(spool_empty)
+    # Every segment published while the bucket was away is in it now.
+    timelines = api.service.settings.data_dir / "timelines"
+    published = sorted(str(p) for p in timelines.rglob("*.ts"))
+    assert len(published) >= 14
+    for path in published:
+        assert await api.service.storage.size(api.service.storage.location(segment_key(path)))
 
     # Away again for a delete: the asset stays `deleting`, and the sweeper finishes the
     # removal once the bucket is back.
@@ -127,3 +136,34 @@ async def test_a_bucket_away_during_a_publish_and_a_clip_loses_nothing(
     assert events == ["processing", "completed", "deleted"]
     location = done["storage"]["path"]
     assert await api.service.storage.size(location) is None
+
+
+@pytest.mark.parametrize("storage", ["s3"])
+async def test_past_the_spool_bound_ingest_answers_503_until_the_bucket_is_back(
+    api_factory: ApiFactory,
+    own_endpoint: buckets.Endpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    storage: str,
+) -> None:
+    for name, value in own_endpoint.env().items():
+        monkeypatch.setenv(name, value)
+    # A spool of one byte: the first segment the bucket cannot take fills it.
+    api = await api_factory(storage_url=buckets.new_bucket(own_endpoint), storage_spool_bytes=1)
+    tok = (await token(api, "cam"))["token"]
+    stream = synthetic.iter_segments(2, "ts", **SMALL)  # type: ignore[arg-type]
+    first, second = itertools.islice(stream, 2)
+    own_endpoint.stop()
+    assert (await put(api, "cam/0.ts", first.data, tok))[0] == 201
+    status, body = await put(api, "cam/1.ts", second.data, tok)
+    assert status == 503 and "spool is full" in body["data"]["message"]
+    own_endpoint.start()
+
+    async def taken() -> bool:
+        return (await put(api, "cam/1.ts", second.data, tok))[0] == 201
+
+    await eventually(taken, timeout=60)
+
+    async def drained() -> bool:
+        return api.service.uploads.pending == 0
+
+    await eventually(drained, timeout=60)

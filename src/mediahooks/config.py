@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # rather than by presigned bucket links (for a bucket the public cannot reach).
     storage_url: str = ""
     storage_proxy: bool = False
+    # With a bucket: the most bytes of timeline segments a node holds that the bucket does not
+    # have yet; past it, HLS ingest answers 503.
+    storage_spool_bytes: int = Field(1024**3, ge=1)
     # WebRTC (WHIP): a keyframe is asked of the publisher this often (s), so timelines can be
     # cut; the addresses offered as ICE candidates (comma-separated; default: this host's own,
     # loopback excepted; an address not on this host, a NAT's public one, is offered and the

@@ -24,6 +24,7 @@ from mediahooks.media import sweeper
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
 from mediahooks.storage import Storage, open_storage
+from mediahooks.storage.uploads import SegmentUploads
 from mediahooks.store import accounts
 from mediahooks.store.db import Database, connect
 
@@ -45,7 +46,9 @@ class Service:
         self.broken = asyncio.Event()
         # Live publishers of every door (the API process opens the RTMP and SRT ones:
         # `server.start`).
-        self.live = LiveIngest(self.db, settings)
+        self.storage: Storage = open_storage(settings)
+        self.uploads = SegmentUploads(self.storage, settings.storage_spool_bytes)
+        self.live = LiveIngest(self.db, settings, self.uploads)
         self.rtmp: RtmpServer | None = None
         self.srt: SrtServer | None = None
         # The publish tokens in memory, for the SRT door's decisions in libsrt's thread.
@@ -53,8 +56,6 @@ class Service:
         self.whip = WhipIngest(self.live, settings)
         # Viewers of this process's playback (its loop runs beside the API: `server.start`).
         self.viewers = ViewerHooks(self.db, settings)
-        # Where clips, recordings and posters are kept: the data directory or a bucket.
-        self.storage: Storage = open_storage(settings)
 
     async def open(self, *, dispatch: bool = True) -> str | None:
         """Migrate, make sure the first account exists, start the background loops (unless
@@ -66,6 +67,8 @@ class Service:
         secret = self.settings.api_secret.get_secret_value() if self.settings.api_secret else None
         async with self.db.transaction() as conn:
             self.account_id, created = await accounts.ensure(conn, secret)
+        if self.uploads.needed:
+            self.loops.start("uploads", self.uploads.run)
         if dispatch:
             for name, loop in self.db.loops().items():
                 self.loops.start(name, loop)

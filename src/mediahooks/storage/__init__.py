@@ -48,6 +48,10 @@ class Storage(Protocol):
         """Make the staged file durable; its location."""
         ...
 
+    async def upload(self, key: str, source: Path, media_type: str) -> str:
+        """Copy a local file into the storage (retrying while it is away); its location."""
+        ...
+
     def location(self, key: str) -> str: ...
 
     async def delete(self, locations: list[str]) -> None:

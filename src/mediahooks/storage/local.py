@@ -27,6 +27,9 @@ class LocalStorage:
     async def commit(self, key: str, media_type: str) -> str:
         return self.location(key)
 
+    async def upload(self, key: str, source: Path, media_type: str) -> str:
+        return str(source)
+
     def location(self, key: str) -> str:
         return str(self.root / key)
 

@@ -67,22 +67,29 @@ class S3Storage:
 
     async def commit(self, key: str, media_type: str) -> str:
         staged = self.staging(key)
-        if not staged.exists():
-            raise FileNotFoundError(staged)
+        location = await self.upload(key, staged, media_type)
+        staged.unlink(missing_ok=True)
+        return location
+
+    async def upload(self, key: str, source: Path, media_type: str) -> str:
+        if not source.exists():  # noqa: ASYNC240 (a stat)
+            raise FileNotFoundError(source)
         wait = FIRST_WAIT
         while True:
             try:
                 await obstore.put_async(
-                    self.store, key, staged, attributes={"Content-Type": media_type}
+                    self.store, key, source, attributes={"Content-Type": media_type}
                 )
                 break
             except Exception as exc:  # any failure of the bucket: wait, then try again
+                # Removed meanwhile (a segment expired): nothing to upload.
+                if not source.exists():  # noqa: ASYNC240 (a stat)
+                    raise FileNotFoundError(source) from exc
                 log.warning(
                     "upload of %s failed (%s); retrying in %.1f s", key, type(exc).__name__, wait
                 )
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, LONGEST_WAIT)
-        staged.unlink(missing_ok=True)
         return self.location(key)
 
     def location(self, key: str) -> str:
