@@ -103,6 +103,21 @@ class Api:
         assert status == 200 and body["status"] == "success", (status, body)
         return body["data"]
 
+    async def send_test(self, hook_type: str = "Media") -> dict[str, Any]:
+        """Send a test event; the answer is `true`, as on the platform, and the event's message
+        id and the webhooks it went to come in headers."""
+        async with self.session.post(
+            f"{self.url}/api/webhooks/test/{hook_type}",
+            headers={"Authorization": f"Bearer {API_SECRET}"},
+        ) as resp:
+            body = await resp.json(content_type=None)
+            assert resp.status == 200 and body == {"status": "success", "data": True}, body
+            ids = resp.headers["X-Mediahooks-Webhook-Ids"]
+            return {
+                "messageId": resp.headers["X-Mediahooks-Message-Id"],
+                "webhookIds": [int(i) for i in ids.split(",") if i],
+            }
+
     async def webhook(self, url: str, **fields: Any) -> dict[str, Any]:
         body = {"url": url, "isFeedHooks": False, "isMediaHooks": True, **fields}
         data: dict[str, Any] = await self.ok("POST", "/api/webhooks", body)

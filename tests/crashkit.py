@@ -357,11 +357,13 @@ class Producer:
                 if resp.status != 200 or answer.get("status") != "success":
                     self.uncertain[f"HTTP {resp.status}"] += 1
                     return False
+                # The answer is `true`; what was committed is in its headers.
+                msg_id = resp.headers["X-Mediahooks-Message-Id"]
+                ids = resp.headers["X-Mediahooks-Webhook-Ids"]
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self.uncertain[type(exc).__name__] += 1
             return False
-        data = answer["data"]
-        self.committed[data["messageId"]] = tuple(data["webhookIds"])
+        self.committed[msg_id] = tuple(int(i) for i in ids.split(",") if i)
         return True
 
 

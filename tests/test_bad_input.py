@@ -405,7 +405,8 @@ async def test_a_bad_query_parameter(
 
 
 @pytest.mark.parametrize(
-    ("hook_type", "field"), [("Bogus", "hookType"), ("x" * 65, "hookType"), ("Media%00", "url")]
+    ("hook_type", "field"),
+    [("Bogus", "webhookType"), ("x" * 65, "webhookType"), ("Media%00", "url")],
 )
 async def test_a_test_event_of_an_unknown_hook_type(api: Api, hook_type: str, field: str) -> None:
     status, answer = await send(api, "POST", f"/api/webhooks/test/{hook_type}")

@@ -70,12 +70,14 @@ def first_frame_number(path: Path) -> int:
 def test_a_clip_of_seconds_10_to_25(timeline: Segments, tmp_path: Path) -> None:
     out, poster = tmp_path / "clip.mp4", tmp_path / "poster.jpg"
     result = clip(timeline, out, 10, 25, poster_path=str(poster))
+    stills = [poster, tmp_path / "poster.1.jpg", tmp_path / "poster.2.jpg"]
 
     # 10 s falls on a keyframe: nothing to snap.
     assert result.start_ms == at(timeline, 10)
-    duration = result.metadata["duration"]
+    duration = (result.stop_ms - result.start_ms) / SECOND
     assert 15.0 <= duration <= 15.0 + 1.0
-    assert result.stop_ms == result.start_ms + round(duration * SECOND)
+    # Whole seconds, as the platform has it: a typed receiver never sees 15.0.
+    assert result.metadata["duration"] == round(duration)
     assert first_frame_number(out) == 10 * FPS % 256
 
     with av.open(str(out)) as container:
@@ -93,8 +95,9 @@ def test_a_clip_of_seconds_10_to_25(timeline: Segments, tmp_path: Path) -> None:
 
     assert result.metadata == {
         "format": "mp4",
-        "duration": duration,
-        "size": out.stat().st_size,
+        "duration": round(duration),
+        "sizes": {"mp4": out.stat().st_size, "thumbnails": sum(p.stat().st_size for p in stills)},
+        "thumbnails": [],
         "tracks": [
             {
                 "type": "video",
@@ -102,7 +105,7 @@ def test_a_clip_of_seconds_10_to_25(timeline: Segments, tmp_path: Path) -> None:
                 "bitrate": result.metadata["tracks"][0]["bitrate"],
                 "width": 320,
                 "height": 180,
-                "framerate": 30.0,
+                "framerate": 30,
             },
             {
                 "type": "audio",
@@ -116,13 +119,23 @@ def test_a_clip_of_seconds_10_to_25(timeline: Segments, tmp_path: Path) -> None:
     assert 20_000 < result.metadata["tracks"][0]["bitrate"] < 2_000_000
     assert 64_000 < result.metadata["tracks"][1]["bitrate"] < 256_000
 
-    jpeg = poster.read_bytes()
-    assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
-    with av.open(str(poster)) as image:
-        picture = next(image.decode(video=0))
-    assert (picture.width, picture.height) == (320, 180)
+    # Stills along the clip: its first picture, then those a third and two thirds in (the
+    # synthetic picture changes every frame, so stills of other places differ).
+    assert len({still.read_bytes() for still in stills}) == 3
+    for still in stills:
+        jpeg = still.read_bytes()
+        assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
+        with av.open(str(still)) as image:
+            picture = next(image.decode(video=0))
+        assert (picture.width, picture.height) == (320, 180)
 
-    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "poster.jpg"]  # no temporary left
+    # no temporary left
+    assert sorted(os.listdir(tmp_path)) == [
+        "clip.mp4",
+        "poster.1.jpg",
+        "poster.2.jpg",
+        "poster.jpg",
+    ]
 
 
 def test_a_start_between_keyframes_snaps_back(timeline: Segments, tmp_path: Path) -> None:
@@ -131,7 +144,7 @@ def test_a_start_between_keyframes_snaps_back(timeline: Segments, tmp_path: Path
     assert first_frame_number(tmp_path / "clip.mp4") == 12 * FPS % 256
     # It still ends where it was asked to, so it is longer by the snap.
     assert result.stop_ms - at(timeline, 27.6) in range(0, 200)
-    assert 15.6 <= result.metadata["duration"] <= 15.6 + 1.0
+    assert 15.6 <= (result.stop_ms - result.start_ms) / SECOND <= 15.6 + 1.0
 
 
 def test_only_the_segments_that_cover_the_range(timeline: Segments, tmp_path: Path) -> None:
@@ -141,14 +154,14 @@ def test_only_the_segments_that_cover_the_range(timeline: Segments, tmp_path: Pa
     result = clip(part, tmp_path / "clip.mp4", 0.5, 10.5)
     assert result.start_ms == at(timeline, 20)
     assert first_frame_number(tmp_path / "clip.mp4") == 20 * FPS % 256
-    assert 10.5 <= result.metadata["duration"] <= 11.5
+    assert 10.5 <= (result.stop_ms - result.start_ms) / SECOND <= 11.5
 
 
 def test_a_range_beyond_the_segments_is_cut_to_them(ts_timeline: Segments, tmp_path: Path) -> None:
     result = clip(ts_timeline, tmp_path / "clip.mp4", -5, 30)
     assert result.start_ms == ts_timeline[0].start_ms
-    assert 11.9 <= result.metadata["duration"] <= 12.2
-    assert result.stop_ms == result.start_ms + round(result.metadata["duration"] * SECOND)
+    assert 11.9 <= (result.stop_ms - result.start_ms) / SECOND <= 12.2
+    assert result.metadata["duration"] == 12
 
 
 def test_a_range_after_the_segments(ts_timeline: Segments, tmp_path: Path) -> None:
@@ -168,7 +181,8 @@ def test_probe_a_segment(ts_timeline: Segments) -> None:
     # MPEG-TS states no bit rates: they are measured from the packets.
     metadata = probe(ts_timeline[3].path)
     assert metadata["format"] == "mpegts"
-    assert metadata["size"] == os.path.getsize(ts_timeline[3].path)
+    assert metadata["sizes"] == {"mpegts": os.path.getsize(ts_timeline[3].path)}
+    assert isinstance(metadata["duration"], int) and metadata["thumbnails"] == []
     assert [track["type"] for track in metadata["tracks"]] == ["video", "audio"]
     assert all(track["bitrate"] > 0 for track in metadata["tracks"])
 

@@ -323,7 +323,12 @@ async def test_bad_form_input_gets_a_message_and_never_a_500(api: Api, receiver:
         ("/webhooks", {"url": receiver.url + "/x", "filter": "(unclosed"}, 400, "regular"),
         ("/webhooks", {"url": "http://" + "a" * 3000}, 400, "url"),
         (w, {"url": receiver.url + "/y", "filter": "[z-a]"}, 400, "regular"),
-        (w + "/test", {"hookType": "Thumbnail"}, 200, "Media or Feeds"),
+        (
+            w + "/test",
+            {"hookType": "Bogus"},
+            200,
+            "Recordings, Thumbnail, ViewerConnection or Transcoder",
+        ),
         (w + "/test", {"hookType": "Feeds"}, 200, "does not take Feeds hooks"),
         (w + "/recover", {"since": "yesterday"}, 200, "time to recover"),
         ("/webhooks/999/rotate", {}, 404, "does not exist"),

@@ -24,6 +24,26 @@ def test_platform_examples_parse_and_re_encode_to_the_same_json(name: str) -> No
     assert json.loads(events.encode(hook)) == json.loads(text)
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (GOLDEN / "other").glob("*.json")))
+def test_examples_of_the_other_json_hook_types_round_trip(name: str) -> None:
+    """`recordings` (the platform's example, integer `recordFileId` and all), `viewerConnection`
+    and `transcoder` (the fields of the platform's pages)."""
+    text = (GOLDEN / "other" / name).read_text()
+    hook = events.parse(text)
+    assert hook.type in events.HOOK_TYPES
+    assert json.loads(events.encode(hook)) == json.loads(text)
+
+
+def test_every_json_hook_type_has_a_sample_of_its_own_type() -> None:
+    for hook_type in events.HOOK_TYPES:
+        sample = events.sample(hook_type, "dkxfvY", 1725260343575)
+        if hook_type == "thumbnail":  # a picture, not JSON
+            assert sample is None
+            continue
+        assert sample is not None and sample.type == hook_type
+        assert events.parse(events.encode(sample)) == sample
+
+
 def test_errored_example_has_no_metadata_and_stays_without() -> None:
     hook = events.parse((GOLDEN / "errored-recording.json").read_text())
     assert isinstance(hook.data, events.MediaData)

@@ -183,7 +183,7 @@ async def test_a_real_clip_is_downloaded_once_and_forgeries_are_refused(
     data = await wait_for_file(downloads / "cam" / f"{asset_id}.mp4")
     read = await api.ok("GET", f"/api/v3/media/assets/{asset_id}")
     status, direct, _ = await fetch(read["download"]["downloadUrl"])
-    assert status == 200 and data == direct and len(data) == read["metadata"]["size"]
+    assert status == 200 and data == direct and len(data) == read["metadata"]["sizes"]["mp4"]
     duration, kinds = media_of(data)
     assert kinds == {"video", "audio"} and 10 <= duration <= 12.5
     assert not list(downloads.rglob("*.part"))
@@ -331,7 +331,7 @@ async def test_killed_in_the_middle_of_a_download_it_resumes_with_range(
     assert sent["status"] == "succeeded" and sent["attempts"] == 1
     await first.kill()
     have = part.stat().st_size
-    size = (await api.ok("GET", f"/api/v3/media/assets/{asset['id']}"))["metadata"]["size"]
+    size = (await api.ok("GET", f"/api/v3/media/assets/{asset['id']}"))["metadata"]["sizes"]["mp4"]
     assert 0 < have < size and not target.exists()
     await asyncio.sleep(2.2)  # the link expires
 

@@ -41,6 +41,14 @@ HOOK_EVENT: dict[Status, MediaEvent] = {
     Status.DELETED: "deleted",
 }
 
+# The platform's older `recordings` hooks, sent for recordings beside the `media` ones.
+RECORDINGS_EVENT: dict[Status, str] = {
+    Status.PROCESSING: "started",
+    Status.COMPLETE: "completed",
+    Status.ERROR: "error",
+    Status.DELETED: "deleted",
+}
+
 DELETABLE = frozenset({Status.COMPLETE, Status.ERROR})
 
 

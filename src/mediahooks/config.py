@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     no_viewers_delay: float = Field(60.0, ge=0)
     viewer_attempt_interval: float = Field(10.0, ge=0)
     sweep_interval: float = Field(1.0, gt=0)
+    # Seconds between two thumbnails of a live stream whose token has `enableThumbnails`.
+    thumbnail_interval: float = Field(30.0, gt=0)
     # Finished deliveries, their attempts and their events are forgotten this many days after
     # the event and the delivery's last change; 0 keeps them forever.
     history_days: float = Field(30.0, ge=0)

@@ -20,6 +20,18 @@ MediaType = Literal["clip", "recording"]
 MEDIA_EVENTS: tuple[str, ...] = ("processing", "completed", "errored", "deleted")
 FEEDS_EVENTS: tuple[str, ...] = ("started", "ended")
 VIEWER_EVENTS: tuple[str, ...] = ("ViewerAttempt", "FirstViewerConnection", "NoActiveViewers")
+# The platform's older `recordings` hooks, sent for recordings beside the `media` ones.
+RECORDINGS_EVENTS: tuple[str, ...] = ("started", "completed", "error", "deleted")
+TRANSCODER_EVENTS: tuple[str, ...] = ("ACTIVE", "STOPPED", "DELETED")
+# The hook `type` on the wire of each kind a webhook can take.
+HOOK_TYPES: tuple[str, ...] = (
+    "media",
+    "feeds",
+    "recordings",
+    "thumbnail",
+    "viewerConnection",
+    "transcoder",
+)
 
 
 class MalformedHook(ValueError):
@@ -165,25 +177,127 @@ class ViewerData:
 
 
 @dataclass(frozen=True)
+class RecordingData:
+    """`recordings` hooks (the platform's older hooks of a recording's life)."""
+
+    # The platform's ids are integers; ours are the asset's id (32 hex characters).
+    record_file_id: str | int
+    token_id: int
+    stream_name: str
+    recorded_on: int
+    removed_on: int | None = None
+    metadata: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "recordFileId": self.record_file_id,
+            "tokenId": self.token_id,
+            "streamName": self.stream_name,
+            "recordedOn": self.recorded_on,
+        }
+        if self.removed_on is not None:
+            out["removedOn"] = self.removed_on
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RecordingData:
+        known = {"recordFileId", "tokenId", "streamName", "recordedOn", "removedOn", "metadata"}
+        try:
+            removed = data.get("removedOn")
+            return cls(
+                record_file_id=_id(data["recordFileId"]),
+                token_id=int(data["tokenId"]),
+                stream_name=str(data["streamName"]),
+                recorded_on=int(data["recordedOn"]),
+                removed_on=None if removed is None else int(removed),
+                metadata=data.get("metadata"),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedHook(
+                f"recordings hook data is missing or has a bad field: {exc}"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class TranscoderData:
+    """`transcoder` hooks. There are no transcoders here: only test events carry these."""
+
+    transcoder_id: str
+    transcoder_name: str
+    cluster: str
+    created_on: int
+    status: str  # Active | Shutdown | Deleted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "transcoderId": self.transcoder_id,
+            "transcoderName": self.transcoder_name,
+            "cluster": self.cluster,
+            "createdOn": self.created_on,
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TranscoderData:
+        try:
+            return cls(
+                transcoder_id=str(data["transcoderId"]),
+                transcoder_name=str(data["transcoderName"]),
+                cluster=str(data["cluster"]),
+                created_on=int(data["createdOn"]),
+                status=str(data["status"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedHook(
+                f"transcoder hook data is missing or has a bad field: {exc}"
+            ) from exc
+
+
+def _id(value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"an id must be a string or an integer, not {value!r}")
+    return value
+
+
+HookData = MediaData | FeedsData | ViewerData | RecordingData | TranscoderData
+
+
+@dataclass(frozen=True)
 class Hook:
     type: str
     event: str
     timestamp: int
-    data: MediaData | FeedsData | ViewerData
+    data: HookData
 
     @property
     def stream_name(self) -> str:
-        return self.data.stream_name if isinstance(self.data, MediaData) else self.data.name
+        data = self.data
+        if isinstance(data, MediaData | RecordingData):
+            return data.stream_name
+        if isinstance(data, TranscoderData):
+            return data.transcoder_name
+        return data.name
 
     @property
     def ordering_key(self) -> str:
         """Events with the same key reach a webhook in the order they were committed."""
-        if isinstance(self.data, MediaData):
-            return self.data.media_asset_id
-        if isinstance(self.data, ViewerData):
+        data = self.data
+        if isinstance(data, MediaData):
+            return data.media_asset_id
+        if isinstance(data, RecordingData):
+            # The asset's key: its `recordings` and `media` hooks keep one order.
+            return str(data.record_file_id)
+        if isinstance(data, ViewerData):
             # A stream's viewer events in order; hashed, as a stream id can outgrow the column.
-            return "viewers:" + hashlib.sha1(self.data.stream_id.encode()).hexdigest()
-        return f"feed:{self.data.feed_id}"
+            return "viewers:" + hashlib.sha1(data.stream_id.encode()).hexdigest()
+        if isinstance(data, TranscoderData):
+            return "transcoder:" + hashlib.sha1(data.transcoder_id.encode()).hexdigest()
+        return f"feed:{data.feed_id}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -206,13 +320,56 @@ def viewer_hook(event: str, data: ViewerData, timestamp: int) -> Hook:
     return Hook(type="viewerConnection", event=event, timestamp=timestamp, data=data)
 
 
+def recordings_hook(event: str, data: RecordingData, timestamp: int) -> Hook:
+    return Hook(type="recordings", event=event, timestamp=timestamp, data=data)
+
+
+def transcoder_hook(event: str, data: TranscoderData, timestamp: int) -> Hook:
+    return Hook(type="transcoder", event=event, timestamp=timestamp, data=data)
+
+
+@dataclass(frozen=True)
+class ImageHook:
+    """A `thumbnail` hook: the body is the JPEG itself, and what the platform says about it
+    travels in headers (`X-Millicast-Signature` is computed over the JPEG like any body)."""
+
+    timestamp: int
+    feed_id: str
+    stream_id: str  # accountId/streamName
+    token_id: int
+    jpeg: bytes
+    type: str = "thumbnail"
+    event: str = "thumbnail"
+
+    @property
+    def stream_name(self) -> str:
+        return self.stream_id.partition("/")[2]
+
+    @property
+    def ordering_key(self) -> str:
+        # One stream's pictures in order; a newer one supersedes those not yet delivered.
+        return "thumbnail:" + hashlib.sha1(self.stream_id.encode()).hexdigest()
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": "image/jpeg",
+            "X-Millicast-Timestamp": str(self.timestamp),
+            "X-Millicast-Feed-Id": self.feed_id,
+            "X-Millicast-Stream-Id": self.stream_id,
+            "X-Millicast-Token-Id": str(self.token_id),
+        }
+
+
+AnyHook = Hook | ImageHook
+
+
 def encode(hook: Hook) -> bytes:
     """Compact JSON, as the platform sends it: no spaces, UTF-8, no trailing newline."""
     return json.dumps(hook.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def parse(body: bytes | str | dict[str, Any]) -> Hook:
-    """Parse a `media`, `feeds` or `viewerConnection` hook; unknown fields are kept, not refused."""
+    """Parse a JSON hook (every type but `thumbnail`); unknown fields are kept, not refused."""
     raw = body if isinstance(body, dict) else loads_object(body)
     try:
         kind, event, timestamp, data = raw["type"], raw["event"], int(raw["timestamp"]), raw["data"]
@@ -232,6 +389,14 @@ def parse(body: bytes | str | dict[str, Any]) -> Hook:
         if event not in VIEWER_EVENTS:
             raise MalformedHook(f"unknown viewerConnection event {event!r}")
         return Hook(kind, event, timestamp, ViewerData.from_json(data))
+    if kind == "recordings":
+        if event not in RECORDINGS_EVENTS:
+            raise MalformedHook(f"unknown recordings event {event!r}")
+        return Hook(kind, event, timestamp, RecordingData.from_json(data))
+    if kind == "transcoder":
+        if event not in TRANSCODER_EVENTS:
+            raise MalformedHook(f"unknown transcoder event {event!r}")
+        return Hook(kind, event, timestamp, TranscoderData.from_json(data))
     raise MalformedHook(f"unsupported hook type {kind!r}")
 
 
@@ -250,7 +415,8 @@ def loads_object(body: bytes | str) -> dict[str, Any]:
 
 
 def sample(hook_type: str, account_id: str, now: int) -> Hook | None:
-    """A made-up hook of ``hook_type`` (`media` or `feeds`) for test sends; None for others."""
+    """A made-up JSON hook of ``hook_type`` (its wire name) for test sends; None for
+    `thumbnail` (its test is a picture, `thumbnails.sample`) and for unknown types."""
     stream = "mediahooks-test"
     stream_id = f"{account_id}/{stream}"
     if hook_type == "media":
@@ -259,4 +425,11 @@ def sample(hook_type: str, account_id: str, now: int) -> Hook | None:
     if hook_type == "feeds":
         feed = FeedsData(new_asset_id(), account_id, stream, stream_id, started=now, active=True)
         return feeds_hook("started", feed, now)
+    if hook_type == "recordings":
+        return recordings_hook("started", RecordingData(new_asset_id(), 0, stream, now), now)
+    if hook_type == "viewerConnection":
+        return viewer_hook("FirstViewerConnection", ViewerData(stream, account_id, stream_id), now)
+    if hook_type == "transcoder":
+        transcoder = TranscoderData(new_asset_id(), "mediahooks-test", "none", now, "Active")
+        return transcoder_hook("ACTIVE", transcoder, now)
     return None

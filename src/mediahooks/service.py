@@ -20,7 +20,7 @@ from mediahooks.ingest.rtmp import RtmpServer
 from mediahooks.ingest.srt import SrtServer
 from mediahooks.ingest.whip import WhipIngest
 from mediahooks.loops import Supervisor
-from mediahooks.media import sweeper
+from mediahooks.media import sweeper, thumbnails
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
 from mediahooks.storage import Storage, open_storage
@@ -78,6 +78,9 @@ class Service:
             self.loops.start("media", MediaWorker(self.db, self.settings, self.storage).run)
             self.loops.start(
                 "sweeper", lambda beat: sweeper.run(self.db, self.settings, self.storage, beat)
+            )
+            self.loops.start(
+                "thumbnails", lambda beat: thumbnails.run(self.db, self.settings, beat)
             )
         return created
 

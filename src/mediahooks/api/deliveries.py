@@ -50,6 +50,14 @@ def delivery_json(row: DbRow) -> dict[str, Any]:
     }
 
 
+def payload_json(body: bytes, headers: str | None) -> Any:
+    """A JSON hook's body as JSON; for another body (a thumbnail's JPEG), what it is."""
+    if not headers:
+        return json.loads(body)
+    sent: dict[str, str] = json.loads(headers)
+    return {"contentType": sent.get("Content-Type"), "size": len(body), "headers": sent}
+
+
 def attempt_json(row: DbRow) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -96,7 +104,7 @@ async def read_delivery(
     return ok(
         delivery_json(delivery)
         | {
-            "payload": json.loads(bytes(delivery.body)),
+            "payload": payload_json(bytes(delivery.body), delivery.headers),
             "attemptLog": [attempt_json(a) for a in attempts],
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -15,6 +16,7 @@ from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID, PagingDep
 from mediahooks.clock import iso, now_ms
 from mediahooks.delivery import guard
+from mediahooks.media import stills
 from mediahooks.service import Service
 from mediahooks.store import outbox
 from mediahooks.store import webhooks as store
@@ -130,26 +132,47 @@ async def update(service: Service, account: str, webhook_id: int, body: WebhookU
     return found(row, f"Webhook {webhook_id}")
 
 
-async def delete(service: Service, account: str, webhook_id: int) -> None:
+async def delete(service: Service, account: str, webhook_id: int) -> DbRow:
+    """Delete a webhook; returns it as it was."""
     async with service.db.transaction() as conn:
-        deleted = await store.delete(conn, account, webhook_id)
-    if not deleted:
-        raise ApiError(404, f"Webhook {webhook_id} not found.")
+        row = await store.get(conn, account, webhook_id)
+        if row is None or not await store.delete(conn, account, webhook_id):
+            raise ApiError(404, f"Webhook {webhook_id} not found.")
+    return row
+
+
+# The path names of the platform's `WebhookType`, lowercased -> the hook type on the wire.
+# `recording` is accepted too: the flag is `isRecordingHooks`.
+TEST_TYPES: dict[str, str] = {
+    "media": "media",
+    "feeds": "feeds",
+    "recordings": "recordings",
+    "recording": "recordings",
+    "thumbnail": "thumbnail",
+    "viewerconnection": "viewerConnection",
+    "transcoder": "transcoder",
+}
+TEST_TYPE_NAMES = "Media, Feeds, Recordings, Thumbnail, ViewerConnection or Transcoder"
 
 
 async def send_test(
     service: Service, account: str, hook_type: str, only: int | None = None
-) -> tuple[events.Hook, Emitted]:
+) -> tuple[events.AnyHook, Emitted]:
     """A sample event of ``hook_type`` to every webhook of the account that takes it (or to
     webhook ``only``), through the same outbox as real events (filters aside: a test must
-    reach its webhook)."""
-    hook = events.sample(hook_type.lower(), account, now_ms())
-    if hook is None:
+    reach its webhook). The `Thumbnail` test is a real JPEG test picture."""
+    wire_type = TEST_TYPES.get(hook_type.lower())
+    if wire_type is None:
         raise ApiError(
             400,
-            f"hookType must be Media or Feeds, the hook types with test events; not {hook_type!r}.",
-            {"hookType": ["must be Media or Feeds"]},
+            f"webhookType must be {TEST_TYPE_NAMES}; not {hook_type!r}.",
+            {"webhookType": [f"must be {TEST_TYPE_NAMES}"]},
         )
+    now = now_ms()
+    hook: events.AnyHook | None = events.sample(wire_type, account, now)
+    if hook is None:  # the thumbnail: its picture is made off the event loop
+        jpeg = await asyncio.get_running_loop().run_in_executor(None, stills.test_picture)
+        hook = events.ImageHook(now, events.new_asset_id(), f"{account}/mediahooks-test", 0, jpeg)
     async with service.db.transaction() as conn:
         return hook, await outbox.emit(conn, account, hook, ignore_filters=True, only=only)
 
@@ -172,18 +195,25 @@ async def list_webhooks(
     return ok([webhook_json(r) for r in rows])
 
 
-@router.post("/test/{hookType}", summary="Send a sample event to every webhook of a hook type")
+@router.post(
+    "/test/{webhookType}",
+    summary="Send a sample event to every webhook of a hook type",
+    description=(
+        "Answers `true`, as the platform does. The event's message id (its `webhook-id`) and "
+        "the webhooks it was queued for are in the `X-Mediahooks-Message-Id` and "
+        "`X-Mediahooks-Webhook-Ids` headers."
+    ),
+)
 async def test_webhooks(
-    hookType: Annotated[str, Path(max_length=64)], account: Account, service: ServiceDep
+    webhookType: Annotated[str, Path(max_length=64, description=TEST_TYPE_NAMES)],
+    account: Account,
+    service: ServiceDep,
 ) -> JSONResponse:
-    hook, emitted = await send_test(service, account, hookType)
-    return ok(
-        {
-            "messageId": emitted.msg_id,
-            "event": hook.to_json(),
-            "webhookIds": emitted.webhook_ids,
-        }
-    )
+    _, emitted = await send_test(service, account, webhookType)
+    answer = ok(True)
+    answer.headers["X-Mediahooks-Message-Id"] = emitted.msg_id
+    answer.headers["X-Mediahooks-Webhook-Ids"] = ",".join(map(str, emitted.webhook_ids))
+    return answer
 
 
 @router.get("/{id:int}", summary="Read a webhook")
@@ -198,7 +228,6 @@ async def update_webhook(
     return ok(webhook_json(await update(service, account, id, body)))
 
 
-@router.delete("/{id:int}", summary="Delete a webhook")
+@router.delete("/{id:int}", summary="Delete a webhook; answers the webhook deleted")
 async def delete_webhook(id: WebhookId, account: Account, service: ServiceDep) -> JSONResponse:
-    await delete(service, account, id)
-    return ok(True)
+    return ok(webhook_json(await delete(service, account, id)))

@@ -225,7 +225,10 @@ async def delivery_page(
         "delivery.html",
         webhook=api.webhook_json(row),
         delivery=delivery_api.delivery_json(delivery),
-        body=bytes(delivery.body),
+        # A picture is described, not shown as bytes.
+        body=delivery_api.payload_json(bytes(delivery.body), delivery.headers)
+        if delivery.headers
+        else bytes(delivery.body),
         attempts=[delivery_api.attempt_json(a) for a in attempts],
         retryable=delivery.status in ("succeeded", "failed"),
         now=now_ms(),

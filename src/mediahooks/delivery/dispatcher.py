@@ -203,6 +203,7 @@ class Dispatcher:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"mediahooks/{__version__}",
+            **(claimed.headers or {}),
             **signing.sign(claimed.secrets, claimed.msg_id, int(time.time()), claimed.body),
         }
         response = await self._sender.post(claimed.url, claimed.body, headers)

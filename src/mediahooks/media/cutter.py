@@ -28,7 +28,7 @@ from av.packet import Packet
 from av.stream import Stream
 from av.video.stream import VideoStream
 
-from mediahooks.media import formats
+from mediahooks.media import formats, stills
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -67,7 +67,8 @@ def cut(
 ) -> CutResult:
     """Remux `segments` (consecutive MPEG-TS segments, or fMP4 fragments after `init_path`)
     into one faststart MP4 at `out_path` covering `start_ms`..`stop_ms` (epoch ms), snapped back
-    to a keyframe, with timestamps from 0. With `poster_path`, its first picture as a JPEG.
+    to a keyframe, with timestamps from 0. With `poster_path`, its stills as JPEGs: its first
+    picture there, and `stills.ASSET_STILLS - 1` more along it beside it.
 
     The first segment's `start_ms` is taken to be the wall-clock time of its first picture.
     Both files appear complete or not at all.
@@ -81,10 +82,13 @@ def cut(
     try:
         offset = _remux(files, segments[0].start_ms, start_ms, stop_ms, written[0])
         metadata = probe(written[0])
+        seconds = _seconds(written[0])
         if poster_path is not None:
-            written.append(_temporary_beside(poster_path))
-            _write_poster(written[0], written[1])
-            os.replace(written[1], poster_path)
+            temporary = _write_stills(written[0], poster_path)
+            written += temporary
+            metadata["sizes"]["thumbnails"] = sum(os.path.getsize(t) for t in temporary)
+            for index, path in enumerate(temporary):
+                os.replace(path, stills.still_path(poster_path, index))
         os.replace(written[0], out_path)
     except BaseException:
         for path in written:
@@ -92,11 +96,14 @@ def cut(
                 os.unlink(path)
         raise
     clip_start = segments[0].start_ms + round(offset * 1000)
-    return CutResult(clip_start, clip_start + round(metadata["duration"] * 1000), metadata)
+    return CutResult(clip_start, clip_start + round(seconds * 1000), metadata)
 
 
 def probe(path: str) -> dict[str, Any]:
-    """The asset `metadata` of a media file: format, duration (s), size (bytes), tracks."""
+    """The asset `metadata` of a media file as the platform has it: `format`, `duration`
+    (whole seconds), `sizes` (bytes of each file, by kind: the media under its format's name,
+    `thumbnails` once there are any), `tracks` (integers where the platform has integers:
+    `framerate` rounded), `thumbnails` (filled with signed links when the asset is read)."""
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError) as exc:
@@ -105,12 +112,20 @@ def probe(path: str) -> dict[str, Any]:
         streams = sorted(container.streams.video + container.streams.audio, key=_index)
         missing = [s.index for s in streams if not s.bit_rate]
         rates = _measured_bit_rates(container, missing) if missing else {}
+        name = _format_name(container)
         return {
-            "format": _format_name(container),
-            "duration": round((container.duration or 0) / av.time_base, 3),
-            "size": os.path.getsize(path),
+            "format": name,
+            "duration": round((container.duration or 0) / av.time_base),
+            "sizes": {name: os.path.getsize(path)},
             "tracks": [_track(s, rates.get(s.index, s.bit_rate or 0)) for s in streams],
+            "thumbnails": [],
         }
+
+
+def _seconds(path: str) -> Fraction:
+    """The exact length of a media file, which the clip's stop time is computed from."""
+    with av.open(path) as container:
+        return Fraction(container.duration or 0, av.time_base)
 
 
 class _Files:
@@ -401,29 +416,20 @@ def _temporary_beside(path: str) -> str:
     return os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
 
 
-_QP2LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: quantizer to lambda units
-
-
-def _write_poster(video_path: str, poster_path: str) -> None:
-    """The first picture of the clip as a JPEG, decoded from the written file itself."""
-    with av.open(video_path) as clip:
-        if not clip.streams.video:
-            raise MediaError("the clip has no video to take a poster from")
-        frame = next(clip.decode(clip.streams.video[0]), None)
-    if frame is None:
-        raise MediaError("the clip's first picture cannot be decoded")
-    encoder = av.CodecContext.create("mjpeg", "w")
-    encoder.width, encoder.height = frame.width, frame.height
-    # Full-range YUV is what JPEG means; the encoder refuses limited range without a waiver.
-    encoder.pix_fmt = "yuvj420p"
-    encoder.time_base = Fraction(1, 1)
-    # A fixed quality (ffmpeg's -q:v 3, what thumbnailers use), not a bit budget per picture.
-    encoder.qscale = True
-    encoder.global_quality = 3 * _QP2LAMBDA
-    picture = frame.reformat(format="yuvj420p")
-    data = b"".join(bytes(p) for p in [*encoder.encode(picture), *encoder.encode(None)])
-    with open(poster_path, "wb") as file:
-        file.write(data)
+def _write_stills(video_path: str, poster_path: str) -> list[str]:
+    """The asset's stills as JPEGs beside the poster's path, decoded from the written file
+    itself; returns the temporary files written, in still order."""
+    try:
+        frames = stills.pictures_along(video_path, stills.ASSET_STILLS)
+    except stills.NoPicture as exc:
+        raise MediaError(f"the clip has no picture to take stills from: {exc}") from None
+    written = []
+    for index, frame in enumerate(frames):
+        path = _temporary_beside(stills.still_path(poster_path, index))
+        written.append(path)
+        with open(path, "wb") as file:
+            file.write(stills.jpeg(frame))
+    return written
 
 
 def _format_name(container: av.container.InputContainer) -> str:
@@ -451,7 +457,7 @@ def _track(stream: VideoStream | AudioStream, bit_rate: int) -> dict[str, Any]:
             "bitrate": bit_rate,
             "width": video.width,
             "height": video.height,
-            "framerate": round(float(rate), 3) if rate else 0.0,
+            "framerate": round(rate) if rate else 0,
         }
     audio = stream.codec_context
     return {

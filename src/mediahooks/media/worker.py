@@ -31,7 +31,7 @@ from mediahooks.assets import InvalidTransition, Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
-from mediahooks.media import cutter
+from mediahooks.media import cutter, files
 from mediahooks.storage import Storage, media_key, poster_of
 from mediahooks.storage.uploads import segment_key
 from mediahooks.store import assets, timelines
@@ -150,7 +150,8 @@ class MediaWorker:
             except cutter.MediaError as exc:
                 await self._fail(asset, str(exc))
                 return
-        await self.storage.commit(poster_of(key), "image/jpeg")
+        for still in files.stills_of(key):
+            await self.storage.commit(still, "image/jpeg")
         location = await self.storage.commit(key, "video/mp4")
         async with self.db.transaction() as conn:
             await assets.transition(
@@ -159,7 +160,7 @@ class MediaWorker:
                 Status.COMPLETE,
                 metadata=result.metadata,
                 file_path=location,
-                file_size=result.metadata["size"],
+                file_size=result.metadata["sizes"][result.metadata["format"]],
                 start_time=result.start_ms,
                 stop_time=result.stop_ms,
                 lease_owner=None,

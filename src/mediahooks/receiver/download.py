@@ -113,7 +113,10 @@ def plan_for(asset: dict[str, Any], folder: Path) -> Plan:
     if not isinstance(url, str) or not url:
         raise DownloadError(f"asset {asset.get('id')} has no download link")
     metadata = asset.get("metadata") or {}
-    size = metadata.get("size")
+    # `sizes` maps each file to its bytes, the media under its format's name (older servers
+    # said `size`).
+    sizes = metadata.get("sizes")
+    size = sizes.get(metadata.get("format")) if isinstance(sizes, dict) else metadata.get("size")
     name = f"{safe_name(str(asset.get('id')))}.{extension(metadata.get('format'), url)}"
     return Plan(url, size if isinstance(size, int) and size >= 0 else None, str(folder / name))
 

@@ -7,15 +7,28 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    exists,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediahooks import events
-from mediahooks.assets import DELETABLE, Status, check_transition
+from mediahooks.assets import DELETABLE, RECORDINGS_EVENT, Status, check_transition
 from mediahooks.clock import now_ms
 from mediahooks.store import outbox
 from mediahooks.store.db import MEDIA, mark_wake
-from mediahooks.store.schema import DbRow, accounts, media_assets
+from mediahooks.store.schema import DbRow, accounts, broadcasts, media_assets, segments
 
 
 class AssetNotFound(LookupError):
@@ -48,6 +61,30 @@ def hook_data(row: DbRow, metadata: dict[str, Any] | None) -> events.MediaData:
     )
 
 
+async def _emit(
+    conn: AsyncConnection,
+    row: DbRow,
+    status: Status,
+    event: events.MediaEvent,
+    metadata: dict[str, Any] | None,
+    now: int,
+) -> None:
+    """The asset's `media` hook and, for a recording, its `recordings` hook after it (one
+    ordering key: a webhook taking both gets them in this order)."""
+    await outbox.emit(conn, row.account_id, events.media_hook(event, hook_data(row, metadata), now))
+    if row.type == "recording":
+        data = events.RecordingData(
+            record_file_id=row.id,
+            token_id=row.token_id,
+            stream_name=row.stream_name,
+            recorded_on=row.start_time,
+            removed_on=row.removed_at,
+            metadata=metadata if status is Status.COMPLETE else None,
+        )
+        hook = events.recordings_hook(RECORDINGS_EVENT[status], data, now)
+        await outbox.emit(conn, row.account_id, hook)
+
+
 async def create(
     conn: AsyncConnection, asset: NewAsset, hook_metadata: dict[str, Any] | None = None
 ) -> DbRow:
@@ -77,11 +114,7 @@ async def create(
             .returning(*media_assets.c)
         )
     ).one()
-    await outbox.emit(
-        conn,
-        row.account_id,
-        events.media_hook("processing", hook_data(row, hook_metadata or {}), now),
-    )
+    await _emit(conn, row, Status.PROCESSING, "processing", hook_metadata or {}, now)
     mark_wake(conn, MEDIA)
     return row
 
@@ -126,9 +159,7 @@ async def transition(
     ).one()
     if event is not None:
         hook_metadata = {"error": error} if new is Status.ERROR else json.loads(row.metadata)
-        await outbox.emit(
-            conn, row.account_id, events.media_hook(event, hook_data(row, hook_metadata), now)
-        )
+        await _emit(conn, row, new, event, hook_metadata, now)
     return row
 
 
@@ -231,12 +262,64 @@ async def due_for_removal(conn: AsyncConnection, now: int, limit: int = 100) -> 
     return list((await conn.execute(query)).all())
 
 
-SORTS = {
-    "startTime": media_assets.c.start_time,
-    "stopTime": media_assets.c.stop_time,
-    "streamName": media_assets.c.stream_name,
-    "tokenId": media_assets.c.token_id,
-    "created": media_assets.c.created_at,
+# A row of a listing: an asset, or a broadcast's timeline in the same shape (`last_at`, when
+# its newest segment arrived, is where its expiration counts from; NULL for assets).
+_ASSET_ROW = (
+    media_assets.c.id,
+    media_assets.c.account_id,
+    media_assets.c.type,
+    media_assets.c.token_id,
+    media_assets.c.stream_name,
+    media_assets.c.status,
+    media_assets.c.start_time,
+    media_assets.c.stop_time,
+    media_assets.c.name,
+    media_assets.c.error,
+    media_assets.c.metadata,
+    media_assets.c.expiration,
+    media_assets.c.created_at,
+    media_assets.c.removed_at,
+    media_assets.c.broadcast_id,
+    literal(None, BigInteger).label("last_at"),
+)
+
+
+def _timeline_rows() -> Select[Any]:
+    """Each broadcast's timeline as a listing row: `processing` while live, `complete` once
+    ended, `deleted` once every segment is gone."""
+    has_segments = exists().where(segments.c.broadcast_id == broadcasts.c.id)
+    status = case(
+        (broadcasts.c.ended_at.is_(None), literal(Status.PROCESSING.value)),
+        (has_segments, literal(Status.COMPLETE.value)),
+        else_=literal(Status.DELETED.value),
+    )
+    return select(
+        broadcasts.c.feed_id.label("id"),
+        broadcasts.c.account_id,
+        literal("timeline", String).label("type"),
+        broadcasts.c.token_id,
+        broadcasts.c.stream_name,
+        status.label("status"),
+        broadcasts.c.started_at.label("start_time"),
+        broadcasts.c.ended_at.label("stop_time"),
+        literal(None, Text).label("name"),
+        literal(None, Text).label("error"),
+        literal("{}", Text).label("metadata"),
+        literal(None, BigInteger).label("expiration"),
+        broadcasts.c.started_at.label("created_at"),
+        literal(None, BigInteger).label("removed_at"),
+        broadcasts.c.id.label("broadcast_id"),
+        broadcasts.c.last_arrival_at.label("last_at"),
+    )
+
+
+SORTS = ("startTime", "stopTime", "streamName", "tokenId", "created")
+_SORT_COLUMNS = {
+    "startTime": "start_time",
+    "stopTime": "stop_time",
+    "streamName": "stream_name",
+    "tokenId": "token_id",
+    "created": "created_at",
 }
 
 
@@ -254,25 +337,46 @@ class Listing:
 
 
 async def page(conn: AsyncConnection, account_id: str, listing: Listing) -> list[DbRow]:
-    """A page of the account's assets; deleted ones never show."""
-    query = select(media_assets).where(
-        media_assets.c.account_id == account_id,
-        media_assets.c.status != Status.DELETED.value,
-        media_assets.c.status.in_(listing.statuses),
-        media_assets.c.type.in_(listing.types),
-    )
+    """A page of the account's assets (and, when asked for, timelines); deleted ones only
+    when asked for."""
+    parts: list[Select[Any]] = []
+    asset_types = [t for t in listing.types if t != "timeline"]
+    if asset_types:
+        parts.append(
+            select(*_ASSET_ROW).where(
+                media_assets.c.account_id == account_id, media_assets.c.type.in_(asset_types)
+            )
+        )
+    if "timeline" in listing.types and listing.name is None:  # timelines have no name
+        parts.append(_timeline_rows().where(broadcasts.c.account_id == account_id))
+    if not parts:
+        return []
+    rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    query = select(rows).where(rows.c.status.in_(listing.statuses))
     for column, value in (
-        (media_assets.c.stream_name, listing.stream_name),
-        (media_assets.c.token_id, listing.token_id),
-        (media_assets.c.name, listing.name),
+        (rows.c.stream_name, listing.stream_name),
+        (rows.c.token_id, listing.token_id),
+        (rows.c.name, listing.name),
     ):
         if value is not None:
             query = query.where(column == value)
-    key = SORTS[listing.sort]
-    order = (
-        (key.desc(), media_assets.c.id.desc()) if listing.descending else (key, media_assets.c.id)
-    )
+    key = rows.c[_SORT_COLUMNS[listing.sort]]
+    order = (key.desc(), rows.c.id.desc()) if listing.descending else (key, rows.c.id)
     query = query.order_by(*order).offset((listing.page - 1) * listing.limit).limit(listing.limit)
+    return list((await conn.execute(query)).all())
+
+
+async def of_type(conn: AsyncConnection, account_id: str, asset_type: str) -> list[DbRow]:
+    """Every asset of the account of one type that is not deleted (nor being deleted)."""
+    query = (
+        select(media_assets)
+        .where(
+            media_assets.c.account_id == account_id,
+            media_assets.c.type == asset_type,
+            media_assets.c.status.not_in([Status.DELETED.value, Status.DELETING.value]),
+        )
+        .order_by(media_assets.c.created_at)
+    )
     return list((await conn.execute(query)).all())
 
 

@@ -54,7 +54,7 @@ async def get(
 ) -> tuple[DbRow, list[DbRow]] | None:
     delivery = (
         await conn.execute(
-            select(*_listed, events.c.body)
+            select(*_listed, events.c.body, events.c.headers)
             .join(events, events.c.id == deliveries.c.event_id)
             .where(deliveries.c.id == delivery_id, deliveries.c.webhook_id == webhook_id)
         )

@@ -57,6 +57,8 @@ class Claimed:
     secrets: list[str]
     tries: int
     created_at: int
+    # Headers of the event beside the signatures (a thumbnail's `Content-Type`...); None: JSON.
+    headers: dict[str, str] | None = None
 
 
 def _takes_deliveries(now: Any) -> tuple[Any, ...]:
@@ -216,6 +218,7 @@ _ATTEMPT_COLUMNS = (
     deliveries.c.created_at,
     events.c.msg_id,
     events.c.body,
+    events.c.headers,
     webhooks.c.url,
     webhooks.c.secret,
     webhooks.c.previous_secret,
@@ -311,7 +314,7 @@ async def claim(
         rows = _SQLITE_LOAD.rows(conn, {"b_ids": id_list(ids, False)})
     claimed = []
     for row in rows:
-        delivery_id, webhook_id, tries, created_at, msg_id, body, url, *keys = row
+        delivery_id, webhook_id, tries, created_at, msg_id, body, headers, url, *keys = row
         claimed.append(
             Claimed(
                 id=delivery_id,
@@ -322,6 +325,7 @@ async def claim(
                 secrets=signing_secrets(keys[0], keys[1], keys[2], now),
                 tries=tries,
                 created_at=created_at,
+                headers=json.loads(headers) if headers else None,
             )
         )
     return claimed

@@ -5,6 +5,7 @@ Call `emit` inside the transaction that makes the state change; both commit or n
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +68,7 @@ _EVENT_COLUMNS = (
     "stream_name",
     "body",
     "created_at",
+    "headers",
 )
 _QUEUED_COLUMNS = (
     "event_id",
@@ -166,15 +169,22 @@ _PG_QUEUE = PgStatement(
 async def emit(
     conn: AsyncConnection,
     account_id: str,
-    hook: events.Hook,
+    hook: events.AnyHook,
     *,
     ignore_filters: bool = False,
     only: int | None = None,
 ) -> Emitted:
     """Store ``hook`` and queue it for every live webhook of the account that takes its type
-    (or, with ``only``, for that webhook if it takes the type: a test sent from its page)."""
+    (or, with ``only``, for that webhook if it takes the type: a test sent from its page).
+
+    A thumbnail is stored as its JPEG bytes with its own headers, and cancels the deliveries of
+    the stream's older thumbnails that are still waiting: a picture superseded by a newer one
+    is not worth retrying for hours, and dropping it unblocks the stream's ordering chain."""
     now = now_ms()
-    body = events.encode(hook)
+    if isinstance(hook, events.ImageHook):
+        body, headers = hook.jpeg, json.dumps(hook.headers())
+    else:
+        body, headers = events.encode(hook), None
     msg_id = new_msg_id()
     event = {
         "msg_id": msg_id,
@@ -185,15 +195,45 @@ async def emit(
         "stream_name": hook.stream_name,
         "body": body,
         "created_at": now,
+        "headers": headers,
     }
     emit_rows = _pg_emit if conn.dialect.name == "postgresql" else _sqlite_emit
     event_id, targets = await emit_rows(conn, hook, event, ignore_filters, only)
+    if isinstance(hook, events.ImageHook):
+        await _supersede(conn, hook.ordering_key, event_id, now)
     return Emitted(event_id=event_id, msg_id=msg_id, body=body, webhook_ids=targets)
+
+
+async def _supersede(conn: AsyncConnection, key: str, event_id: int, now: int) -> None:
+    """Cancel the waiting deliveries of older events of ``key`` (those not in an attempt)."""
+    waiting = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.ordering_key == key,
+            deliveries.c.status == "pending",
+            deliveries.c.event_id < event_id,
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= now),
+        )
+        .order_by(deliveries.c.id)
+        .with_for_update()
+    )
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(waiting))
+        .values(
+            status="cancelled",
+            completed_at=now,
+            updated_at=now,
+            lease_owner=None,
+            lease_until=None,
+            last_error="superseded by a newer thumbnail of the stream",
+        )
+    )
 
 
 async def _sqlite_emit(
     conn: AsyncConnection,
-    hook: events.Hook,
+    hook: events.AnyHook,
     event: dict[str, Any],
     ignore_filters: bool,
     only: int | None,
@@ -227,7 +267,7 @@ async def _sqlite_emit(
 
 async def _pg_emit(
     conn: AsyncConnection,
-    hook: events.Hook,
+    hook: events.AnyHook,
     event: dict[str, Any],
     ignore_filters: bool,
     only: int | None,

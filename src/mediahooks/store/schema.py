@@ -79,6 +79,9 @@ events = Table(
     Column("stream_name", Text),
     Column("body", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # JSON {name: value}: the headers sent beside the signatures, `Content-Type` among them;
+    # NULL for a JSON hook. A `thumbnail` hook's body is a JPEG.
+    Column("headers", Text),
 )
 
 deliveries = Table(
@@ -194,6 +197,8 @@ broadcasts = Table(
     Column("started_at", BigInteger, nullable=False),
     Column("last_arrival_at", BigInteger, nullable=False),
     Column("ended_at", BigInteger),
+    # When its last thumbnail was taken: moving it forward is the claim on the next one.
+    Column("thumbnail_at", BigInteger),
 )
 
 segments = Table(

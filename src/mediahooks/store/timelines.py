@@ -272,3 +272,20 @@ async def beyond_cap(conn: AsyncConnection, cap_ms: int, limit: int = 500) -> li
 
 async def forget_segments(conn: AsyncConnection, ids: list[int]) -> None:
     await conn.execute(delete(segments).where(and_(segments.c.id.in_(ids))))
+
+
+async def ended_segments(conn: AsyncConnection, account_id: str) -> list[DbRow]:
+    """Every segment of the account's ended broadcasts: what deleting all timelines removes."""
+    query = (
+        select(segments.c.id, segments.c.path, segments.c.broadcast_id)
+        .join(broadcasts, broadcasts.c.id == segments.c.broadcast_id)
+        .where(broadcasts.c.account_id == account_id, broadcasts.c.ended_at.is_not(None))
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def live_broadcasts(conn: AsyncConnection, account_id: str) -> list[DbRow]:
+    query = select(broadcasts).where(
+        broadcasts.c.account_id == account_id, broadcasts.c.ended_at.is_(None)
+    )
+    return list((await conn.execute(query)).all())

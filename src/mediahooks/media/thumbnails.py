@@ -1,0 +1,76 @@
+"""Live thumbnails: a JPEG of each live stream whose publish token has `enableThumbnails`,
+every `MEDIAHOOKS_THUMBNAIL_INTERVAL` seconds (the platform's 30 s), to `thumbnail` webhooks.
+
+Each picture is the first keyframe of the stream's newest segment, decoded alone at the
+stream's own size, and goes through the outbox like every hook (signed, retried, in order per
+stream; a newer picture cancels an older one still waiting). Any number of processes run the
+loop: moving a broadcast's `thumbnail_at` forward is the claim on its next picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mediahooks import events
+from mediahooks.clock import now_ms
+from mediahooks.config import Settings
+from mediahooks.loops import Beat
+from mediahooks.media import stills
+from mediahooks.store import outbox, timelines
+from mediahooks.store import thumbnails as store
+from mediahooks.store.db import Database
+from mediahooks.store.outbox import Emitted
+from mediahooks.store.schema import DbRow
+
+log = logging.getLogger(__name__)
+
+
+async def take(db: Database, broadcast: DbRow, segment_path: str) -> Emitted | None:
+    """Decode one picture of the broadcast and queue its `thumbnail` hook; None when the
+    segment holds no picture to take (an audio-only stream, a file already swept) or the
+    broadcast ended meanwhile."""
+    try:
+        jpeg = await asyncio.to_thread(stills.segment_thumbnail, segment_path, broadcast.init_path)
+    except (stills.NoPicture, OSError) as exc:
+        log.info("no thumbnail of %s/%s: %s", broadcast.account_id, broadcast.stream_name, exc)
+        return None
+    hook = events.ImageHook(
+        timestamp=now_ms(),
+        feed_id=broadcast.feed_id,
+        stream_id=f"{broadcast.account_id}/{broadcast.stream_name}",
+        token_id=broadcast.token_id,
+        jpeg=jpeg,
+    )
+    async with db.transaction() as conn:
+        # Locked: a broadcast that ended while its picture was decoded gets no picture after
+        # its end (the end locks the row too, so the two never interleave).
+        current = await timelines.get(conn, broadcast.id, lock=True)
+        if current is None or current.ended_at is not None:
+            return None
+        return await outbox.emit(conn, broadcast.account_id, hook)
+
+
+async def take_due(db: Database, interval_ms: int) -> int:
+    """One picture of every live stream that is due one; how many were queued."""
+    now = now_ms()
+    async with db.engine.connect() as conn:
+        due = await store.due(conn, now, interval_ms)
+    taken = 0
+    for broadcast in due:
+        async with db.transaction() as conn:
+            if not await store.claim(conn, broadcast.id, now, interval_ms):
+                continue  # another process took this one
+            path = await store.newest_segment(conn, broadcast.id)
+        if path and await take(db, broadcast, path):
+            taken += 1
+    return taken
+
+
+async def run(db: Database, settings: Settings, beat: Beat) -> None:
+    interval_ms = int(settings.thumbnail_interval * 1000)
+    while True:
+        await take_due(db, interval_ms)
+        beat()
+        # A tenth of the interval: a picture is late by at most that much.
+        await asyncio.sleep(min(settings.thumbnail_interval / 10, 1.0))
