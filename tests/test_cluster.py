@@ -106,7 +106,7 @@ async def test_ingest_on_one_node_clip_and_download_through_another(
             body = await resp.read()
         with av.open(io.BytesIO(body)) as container:
             assert {s.type for s in container.streams} == {"video", "audio"}
-        assert len(body) == read["metadata"]["size"]
+        assert len(body) == read["metadata"]["sizes"]["mp4"]
 
         done = await b.ok("DELETE", f"/api/v3/media/assets?id={asset['id']}")
         assert done["itemsDeleted"] == 1

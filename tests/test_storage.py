@@ -63,7 +63,7 @@ async def test_downloads_through_the_service_serve_ranges(
     assert link.startswith(api.url + "/media/") and read["storage"]["path"].startswith("s3://")
     status, body, headers = await fetch(link)
     assert status == 200 and headers["Content-Type"] == "video/mp4"
-    assert len(body) == read["metadata"]["size"] and headers["Accept-Ranges"] == "bytes"
+    assert len(body) == read["metadata"]["sizes"]["mp4"] and headers["Accept-Ranges"] == "bytes"
     status, part, headers = await fetch(link, {"Range": "bytes=100-199"})
     assert status == 206 and part == body[100:200]
     assert headers["Content-Range"] == f"bytes 100-199/{len(body)}"
@@ -108,7 +108,7 @@ async def test_a_bucket_away_during_a_publish_and_a_clip_loses_nothing(
     assert await hooks_for(receiver, "/away", asset["id"], 2) == ["processing", "completed"]
     done = await api.ok("GET", f"/api/v3/media/assets/{asset['id']}")
     status, body, _ = await fetch(done["download"]["downloadUrl"])
-    assert status == 200 and len(body) == done["metadata"]["size"]
+    assert status == 200 and len(body) == done["metadata"]["sizes"]["mp4"]
     duration, kinds = media_of(body)
     assert kinds == {"video", "audio"} and 11.5 <= duration <= 13.5
 

@@ -147,8 +147,9 @@ def storage_json(row: DbRow) -> dict[str, Any]:
     """The platform's storage object: the service's own storage, and where in it a file kept in
     a bucket is (`s3://bucket/prefix/media/...`)."""
     out = dict(STORAGE)
-    if row.file_path and row.file_path.startswith("s3://"):
-        out["path"] = row.file_path
+    path = row._mapping.get("file_path")  # a timeline's row has none
+    if path and path.startswith("s3://"):
+        out["path"] = path
     return out
 
 
