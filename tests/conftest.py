@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+import buckets
 from databases import POSTGRES_URL, fresh_database
 from mediahooks import server
 from mediahooks.config import Settings
@@ -126,12 +127,49 @@ class Api:
 ApiFactory = Callable[..., Awaitable[Api]]
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[buckets.Endpoint | None]:
+    """moto's S3 server on loopback for the whole run (None when MEDIAHOOKS_TEST_S3_URL names a
+    bucket); the AWS variables point at it, for the services and commands the tests start."""
+    if buckets.GIVEN_URL:
+        yield None
+        return
+    with buckets.moto_endpoint() as endpoint:
+        saved = {name: os.environ.get(name) for name in endpoint.env()}
+        os.environ.update(endpoint.env())
+        yield endpoint
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture
-async def api_factory(database_url: str, tmp_path: Path) -> AsyncIterator[ApiFactory]:
+def storage() -> str:
+    """Where media is kept: the data directory, unless a test module asks for both storages
+    by overriding this fixture (see `both_storages`)."""
+    return "local"
+
+
+@pytest.fixture
+def storage_url(storage: str, request: pytest.FixtureRequest) -> str:
+    """`MEDIAHOOKS_STORAGE_URL` for the test's storage: empty, or a fresh bucket."""
+    if storage == "local":
+        return ""
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return buckets.new_bucket(endpoint) if endpoint else buckets.fresh_prefix()
+
+
+@pytest.fixture
+async def api_factory(
+    database_url: str, tmp_path: Path, storage_url: str
+) -> AsyncIterator[ApiFactory]:
     """Start servers with settings of the test's choosing; all are stopped at the end."""
     started: list[Api] = []
 
     async def start(*, dispatch: bool = True, **overrides: Any) -> Api:
+        overrides.setdefault("storage_url", storage_url)
         service = Service(test_settings(database_url, tmp_path / "data", **overrides))
         await service.open(dispatch=dispatch)
         running = await server.start(service, "127.0.0.1", 0)

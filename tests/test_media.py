@@ -1,5 +1,7 @@
 """Media end to end: a synthetic stream pushed over HTTP, clips and recordings cut with PyAV,
-their hooks at a real receiver, their files through signed links. Both databases."""
+their hooks at a real receiver, their files through signed links. Both databases; the tests
+of files (clip, recording, expiry, delete) also both storages: the data directory and an S3
+bucket (moto on loopback, or MEDIAHOOKS_TEST_S3_URL)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks.clock import iso, now_ms
 from mediahooks.media import publisher, synthetic
 from mediahooks.media.sweeper import forget_expired_segments
+from mediahooks.storage import media_key
 
 SMALL = {"width": 320, "height": 180, "fps": 30}
+BOTH_STORAGES = pytest.mark.parametrize("storage", ["local", "s3"])
 
 
 async def token(api: Api, *streams: str, record: bool = False, clip: bool = True) -> dict[str, Any]:
@@ -77,9 +81,22 @@ def media_of(data: bytes) -> tuple[float, set[str]]:
         return container.duration / 1_000_000, kinds
 
 
+def location_of(api: Api, asset_id: str) -> str:
+    """Where the storage keeps an asset's MP4."""
+    return api.service.storage.location(media_key(api.service.account_id, asset_id))
+
+
+def no_media_files(api: Api) -> bool:
+    """No clip, recording or poster on this node's disk (its timelines aside), in the media
+    directory or the upload spool."""
+    data = api.service.settings.data_dir
+    return not [p for d in ("media", "spool") for p in (data / d).rglob("*") if p.is_file()]
+
+
+@BOTH_STORAGES
 @pytest.mark.parametrize("kind", ["ts", "fmp4"])
 async def test_a_clip_from_a_pushed_stream_reaches_the_receiver_and_downloads(
-    api: Api, receiver: Receiver, kind: str
+    api: Api, receiver: Receiver, kind: str, storage: str
 ) -> None:
     await api.webhook(receiver.url + "/media")
     tok = await token(api, "cam")
@@ -89,6 +106,19 @@ async def test_a_clip_from_a_pushed_stream_reaches_the_receiver_and_downloads(
     assert await hooks_for(receiver, "/media", asset["id"], 2) == ["processing", "completed"]
     done = await api.ok("GET", f"/api/v3/media/assets/{asset['id']}")
     assert done["status"] == "complete"
+    assert done["storage"]["type"] == "dolbyStorage"
+    if storage == "s3":
+        # In the bucket, its download sent there, and nothing of it on this node's disk.
+        assert done["storage"]["path"] == location_of(api, asset["id"])
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(done["download"]["downloadUrl"], allow_redirects=False) as resp,
+        ):
+            assert resp.status == 307
+            assert not resp.headers["Location"].startswith(api.url)
+        assert no_media_files(api)
+    else:
+        assert done["storage"]["path"] is None
     meta = done["metadata"]
     assert meta["format"] == "mp4" and meta["sizes"]["mp4"] > 0
     assert {t["type"] for t in meta["tracks"]} == {"video", "audio"}
@@ -105,10 +135,13 @@ async def test_a_clip_from_a_pushed_stream_reaches_the_receiver_and_downloads(
     completed = next(r.json for r in receiver.at("/media") if r.json["event"] == "completed")
     # Whole seconds in hooks: strictly typed receivers refuse 15.0 where they expect 15.
     assert completed["data"]["metadata"]["duration"] == round(duration)
+    status, poster, headers = await fetch(done["download"]["posterUrl"])
+    assert status == 200 and headers["Content-Type"] == "image/jpeg" and poster[:2] == b"\xff\xd8"
 
 
+@BOTH_STORAGES
 async def test_a_recording_covers_its_broadcast(
-    api_factory: ApiFactory, receiver: Receiver
+    api_factory: ApiFactory, receiver: Receiver, storage: str
 ) -> None:
     api = await api_factory(idle_timeout=1)
     await api.webhook(receiver.url + "/rec")
@@ -129,6 +162,7 @@ async def test_a_recording_covers_its_broadcast(
     assert rec["feed"]["tokenId"] == tok["id"]
     assert await hooks_for(receiver, "/rec", rec["id"], 2) == ["processing", "completed"]
     read = await api.ok("GET", f"/api/v3/media/assets/{rec['id']}")
+    assert (read["storage"]["path"] is not None) == (storage == "s3")
     _, body, _ = await fetch(read["download"]["downloadUrl"])
     duration, _ = media_of(body)
     assert 14 <= duration <= 16
@@ -203,7 +237,10 @@ async def test_a_range_that_expires_while_its_clip_waits_errors(
     assert read["status"] == "error" and "left the timeline" in read["error"]
 
 
-async def test_an_expired_asset_is_deleted_with_its_file(api: Api, receiver: Receiver) -> None:
+@BOTH_STORAGES
+async def test_an_expired_asset_is_deleted_with_its_file(
+    api: Api, receiver: Receiver, storage: str
+) -> None:
     await api.webhook(receiver.url + "/expiry")
     tok = await token(api, "cam")
     start = await push(api, tok, "cam", 12)
@@ -219,12 +256,17 @@ async def test_an_expired_asset_is_deleted_with_its_file(api: Api, receiver: Rec
     status, _ = await api.call("GET", f"/api/v3/media/assets/{asset['id']}")
     assert status == 404
     status, body, _ = await fetch(link)
-    assert status == 404 and b"gone" in body
-    media_dir = api.service.settings.data_dir / "media"
-    assert not list(media_dir.rglob(f"{asset['id']}*"))
+    # The service's own link says why; a presigned one gets the bucket's NoSuchKey.
+    assert status == 404 and (b"gone" in body or storage == "s3")
+    assert no_media_files(api)
+    location = location_of(api, asset["id"])
+    assert await api.service.storage.size(location) is None
 
 
-async def test_delete_through_the_api_and_idempotent_requests(api: Api, receiver: Receiver) -> None:
+@BOTH_STORAGES
+async def test_delete_through_the_api_and_idempotent_requests(
+    api: Api, receiver: Receiver, storage: str
+) -> None:
     await api.webhook(receiver.url + "/del")
     tok = await token(api, "cam")
     start = await push(api, tok, "cam", 12)
@@ -235,10 +277,13 @@ async def test_delete_through_the_api_and_idempotent_requests(api: Api, receiver
     assert [a["id"] for a in again] == [a["id"] for a in first]
     asset_id = first[0]["id"]
     assert await hooks_for(receiver, "/del", asset_id, 2) == ["processing", "completed"]
+    location = location_of(api, asset_id)
+    assert await api.service.storage.size(location)
     done = await api.ok("DELETE", f"/api/v3/media/assets?id={asset_id}&id={'0' * 32}")
     assert done["itemsDeleted"] == 1
     assert done["errors"] == [{"id": "0" * 32, "error": "not found"}]
     assert await hooks_for(receiver, "/del", asset_id, 3) == ["processing", "completed", "deleted"]
+    assert await api.service.storage.size(location) is None
     listed = await api.ok("GET", "/api/v3/media/assets?status=complete&status=error")
     assert asset_id not in [a["id"] for a in listed]
     assert len(events_of(receiver, "/del", asset_id)) == 3  # one clip, not two

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     srt_token_refresh: float = Field(2.0, gt=0)
     # Live publishers (RTMP, SRT and other packet-stream doors) one process takes at once.
     max_publishers: int = Field(100, ge=1)
+    # Where clips, recordings and posters are kept: empty for the data directory, or
+    # s3://bucket/prefix for an S3-compatible bucket (credentials, region and endpoint from the
+    # standard AWS_* variables). With storage_proxy, downloads are served through the service
+    # rather than by presigned bucket links (for a bucket the public cannot reach).
+    storage_url: str = ""
+    storage_proxy: bool = False
+    # With a bucket: the most bytes of timeline segments a node holds that the bucket does not
+    # have yet; past it, HLS ingest answers 503.
+    storage_spool_bytes: int = Field(1024**3, ge=1)
     # WebRTC (WHIP): a keyframe is asked of the publisher this often (s), so timelines can be
     # cut; the addresses offered as ICE candidates (comma-separated; default: this host's own,
     # loopback excepted; an address not on this host, a NAT's public one, is offered and the
@@ -106,6 +115,19 @@ class Settings(BaseSettings):
     def _port_or_off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", ""):
             return None
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_parses(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("s3://"):
+            raise ValueError(
+                f"MEDIAHOOKS_STORAGE_URL must be empty (the data directory) or "
+                f"s3://bucket/prefix, got {value!r}"
+            )
+        if value and not value[len("s3://") :].split("/")[0]:
+            raise ValueError("MEDIAHOOKS_STORAGE_URL names no bucket: s3://bucket/prefix")
         return value
 
     @field_validator("webrtc_ports")

@@ -23,6 +23,8 @@ from mediahooks.loops import Supervisor
 from mediahooks.media import sweeper, thumbnails
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
+from mediahooks.storage import Storage, open_storage
+from mediahooks.storage.uploads import SegmentUploads
 from mediahooks.store import accounts
 from mediahooks.store.db import Database, connect
 
@@ -44,7 +46,9 @@ class Service:
         self.broken = asyncio.Event()
         # Live publishers of every door (the API process opens the RTMP and SRT ones:
         # `server.start`).
-        self.live = LiveIngest(self.db, settings)
+        self.storage: Storage = open_storage(settings)
+        self.uploads = SegmentUploads(self.storage, settings.storage_spool_bytes)
+        self.live = LiveIngest(self.db, settings, self.uploads)
         self.rtmp: RtmpServer | None = None
         self.srt: SrtServer | None = None
         # The publish tokens in memory, for the SRT door's decisions in libsrt's thread.
@@ -63,14 +67,18 @@ class Service:
         secret = self.settings.api_secret.get_secret_value() if self.settings.api_secret else None
         async with self.db.transaction() as conn:
             self.account_id, created = await accounts.ensure(conn, secret)
+        if self.uploads.needed:
+            self.loops.start("uploads", self.uploads.run)
         if dispatch:
             for name, loop in self.db.loops().items():
                 self.loops.start(name, loop)
             self.dispatcher = Dispatcher(self.db, self.settings)
             for name, loop in self.dispatcher.loops().items():
                 self.loops.start(name, loop)
-            self.loops.start("media", MediaWorker(self.db, self.settings).run)
-            self.loops.start("sweeper", lambda beat: sweeper.run(self.db, self.settings, beat))
+            self.loops.start("media", MediaWorker(self.db, self.settings, self.storage).run)
+            self.loops.start(
+                "sweeper", lambda beat: sweeper.run(self.db, self.settings, self.storage, beat)
+            )
             self.loops.start(
                 "thumbnails", lambda beat: thumbnails.run(self.db, self.settings, beat)
             )
@@ -103,3 +111,4 @@ class Service:
         if self.dispatcher is not None:
             self.dispatcher.close()
         await self.db.close()
+        await self.storage.close()

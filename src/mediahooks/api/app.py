@@ -42,7 +42,7 @@ def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()
         redoc_url=None,
     )
     app.state.service = service
-    app.state.ingest = Ingest(service.db, service.settings)
+    app.state.ingest = Ingest(service.db, service.settings, service.uploads)
     routers = (
         health.router,
         webhooks.router,

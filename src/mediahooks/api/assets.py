@@ -9,7 +9,13 @@ from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from pydantic import BeforeValidator, ConfigDict, Field, StrictStr
 from sqlalchemy.exc import IntegrityError
 from starlette.convertors import Convertor, register_url_convertor
@@ -24,6 +30,7 @@ from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.media import clips, files, links, removal, stills
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
+from mediahooks.storage import Storage, ranges
 from mediahooks.store import assets as store
 from mediahooks.store import idempotency, keys, timelines
 from mediahooks.store.schema import DbRow
@@ -56,6 +63,8 @@ DOWNLOAD_KEY = "downloads"
 # (the one value of its enum that means that), and `path` is only given for external storage.
 STORAGE: dict[str, Any] = {"type": "dolbyStorage", "path": None}
 DAY_MS = 86_400_000
+# A signed link's redirect to the bucket needs to last only as long as the download starts.
+LINK_TTL = 300.0
 
 
 def split_commas(value: Any) -> Any:
@@ -118,7 +127,7 @@ def asset_json(
         "startTime": iso(row.start_time),
         "stopTime": iso(row.stop_time),
         "name": row.name,
-        "storage": dict(STORAGE),
+        "storage": storage_json(row),
         "status": row.status,
         "error": row.error,
         "created": iso(row.created_at),
@@ -131,6 +140,16 @@ def asset_json(
     if playback is not None:
         # HLS of the asset's range, playable at once, while the MP4 is still being cut.
         out.update(playback)
+    return out
+
+
+def storage_json(row: DbRow) -> dict[str, Any]:
+    """The platform's storage object: the service's own storage, and where in it a file kept in
+    a bucket is (`s3://bucket/prefix/media/...`)."""
+    out = dict(STORAGE)
+    path = row._mapping.get("file_path")  # a timeline's row has none
+    if path and path.startswith("s3://"):
+        out["path"] = path
     return out
 
 
@@ -314,7 +333,7 @@ async def delete_one(service: Service, account: str, asset_id: str) -> str | Non
         return "not found"
     if Status(row.status) not in DELETABLE:
         return f"is {row.status}; only complete or error assets can be deleted"
-    await removal.remove(service.db, row)
+    await removal.remove(service.db, service.storage, row)
     return None
 
 
@@ -474,7 +493,7 @@ async def download_still(
     service: ServiceDep,
     expires: Annotated[int, Query(ge=0, le=MAX_ID)],
     sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$", description="64 lowercase hex.")],
-) -> FileResponse:
+) -> Response:
     return await _signed_file(service, mediaAssetId, expires, sig, 1 + still, "jpg")
 
 
@@ -485,13 +504,21 @@ async def download(
     service: ServiceDep,
     expires: Annotated[int, Query(ge=0, le=MAX_ID)],
     sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$", description="64 lowercase hex.")],
-) -> FileResponse:
-    return await _signed_file(service, mediaAssetId, expires, sig, 0 if ext == "mp4" else 1, ext)
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    index = 0 if ext == "mp4" else 1
+    return await _signed_file(service, mediaAssetId, expires, sig, index, ext, range_header)
 
 
 async def _signed_file(
-    service: Service, asset_id: str, expires: int, sig: str, index: int, ext: str
-) -> FileResponse:
+    service: Service,
+    asset_id: str,
+    expires: int,
+    sig: str,
+    index: int,
+    ext: str,
+    range_header: str | None = None,
+) -> Response:
     """File ``index`` of `files.files_of` (the media, then the stills), if the link holds."""
     async with service.db.transaction() as conn:
         key = await keys.get_or_create(conn, DOWNLOAD_KEY)
@@ -501,9 +528,50 @@ async def _signed_file(
         raise ApiError(403, refusal)
     if row is None or row.status != Status.COMPLETE.value or not row.file_path:
         raise ApiError(404, "This media file is gone.")
-    path = files.files_of(row)[index]
-    if not path.exists():
-        raise ApiError(404, "This media file is gone.")
+    location = files.files_of(row)[index]
     media_type = "video/mp4" if ext == "mp4" else "image/jpeg"
     name = f"{row.id}.{ext}" if index < 2 else f"{row.id}.{index - 1}.{ext}"
-    return FileResponse(path, media_type=media_type, filename=name)
+    if not location.startswith("s3://"):
+        path = PathLib(location)
+        # A stat is cheaper than a thread hop.
+        if not path.exists():  # noqa: ASYNC240
+            raise ApiError(404, "This media file is gone.")
+        return FileResponse(path, media_type=media_type, filename=name)
+    storage = service.storage
+    try:
+        size = await storage.size(location)
+    except Exception as exc:  # the bucket cannot be reached: nothing the caller did wrong
+        raise ApiError(503, "The media store cannot be reached; try again shortly.") from exc
+    if size is None:
+        raise ApiError(404, "This media file is gone.")
+    url = await storage.signed_url(location, LINK_TTL)
+    if url is not None:
+        # The bytes come straight from the bucket, for a few minutes.
+        return RedirectResponse(url, status_code=307)
+    return await proxied(storage, location, size, media_type, name, range_header)
+
+
+async def proxied(
+    storage: Storage,
+    location: str,
+    size: int,
+    media_type: str,
+    filename: str,
+    range_header: str | None,
+) -> Response:
+    """A bucket's file served through the service, with Range."""
+    try:
+        wanted = ranges.parse(range_header, size)
+    except ranges.Unsatisfiable as exc:
+        raise ApiError(416, f"Range {range_header!r} is outside the file's {size} bytes.") from exc
+    start, end = wanted if wanted is not None else (0, size)
+    body = await storage.read(location, start, end)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start),
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    }
+    if wanted is None:
+        return StreamingResponse(body.chunks, media_type=media_type, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return StreamingResponse(body.chunks, 206, media_type=media_type, headers=headers)

@@ -28,6 +28,7 @@ from mediahooks.media.ingest import (
     split_long_recordings,
     start_broadcast,
 )
+from mediahooks.storage.uploads import SegmentUploads
 from mediahooks.store import timelines, tokens
 from mediahooks.store.db import Database
 from mediahooks.store.outage import is_outage
@@ -82,8 +83,9 @@ async def authorize(
 class LiveIngest:
     """The process's live publishers: at most `max_publishers`, one per stream."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, uploads: SegmentUploads) -> None:
         self.db = db
+        self.uploads = uploads
         self.root = settings.data_dir / "timelines"
         self.max_publishers = settings.max_publishers
         self.idle_ms = int(settings.idle_timeout * 1000)
@@ -257,6 +259,7 @@ class Session:
                 conn, broadcast_id, [(piece.filename, piece.start_ms, piece.duration_ms)]
             )
             await split_long_recordings(conn, self.broadcast)
+        self.ingest.uploads.add(piece.path, piece.size)
         self.segments += 1
         self._fed = False
 

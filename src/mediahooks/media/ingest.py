@@ -30,6 +30,7 @@ from mediahooks.assets import Status
 from mediahooks.clock import iso, now_ms
 from mediahooks.config import Settings
 from mediahooks.media import formats, hls
+from mediahooks.storage.uploads import SegmentUploads
 from mediahooks.store import assets, outbox, timelines, tokens
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
@@ -50,8 +51,9 @@ class IngestError(Exception):
 
 
 class Ingest:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, uploads: SegmentUploads) -> None:
         self.db = db
+        self.uploads = uploads
         self.root = settings.data_dir / "timelines"
         self.limit = settings.max_segment_bytes
         self.max_skew_ms = round(settings.max_clock_skew * 1000)
@@ -112,6 +114,10 @@ class Ingest:
                 400, "send an HLS playlist (.m3u8), MPEG-TS (.ts) or fMP4 (.mp4, .m4s) files"
             )
         publisher = await self.authorize(token, stream, remote, origin)
+        if self.uploads.full():
+            raise IngestError(
+                503, "the media store cannot be reached and this node's spool is full; retry"
+            )
         staged = await self._stage(body)
         try:
             if suffix == ".m3u8":
@@ -168,11 +174,13 @@ class Ingest:
             target = self.root / publisher.account_id / stream / str(current.id) / filename
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(staged, target)
+            size = target.stat().st_size
             if kind == "init":
                 await timelines.set_init(conn, current.id, str(target), now)
             else:
-                size = target.stat().st_size
                 await timelines.add_segment(conn, current.id, filename, str(target), size, now)
+        # Once the row is committed: a node that cuts it finds it in the bucket, or waits.
+        self.uploads.add(target, size)
 
     async def _playlist(self, publisher: DbRow, stream: str, staged: Path) -> None:
         try:

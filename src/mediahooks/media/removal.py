@@ -1,31 +1,42 @@
 """Removing an asset: `deleting`, its files gone, then `deleted` with its hook.
 
 Two transactions on purpose: the files go only once `deleting` is committed, and `deleted` is
-said only once they are gone. A crash in between leaves `deleting`, which the sweeper finishes.
+said only once they are gone. A crash in between leaves `deleting`, which the sweeper finishes;
+so does a bucket that cannot be reached for the delete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from mediahooks.assets import Status
 from mediahooks.media.files import files_of
+from mediahooks.storage import Storage
 from mediahooks.store import assets
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
 
+log = logging.getLogger("mediahooks.media")
 
-async def remove(db: Database, asset: DbRow) -> None:
+
+async def remove(db: Database, storage: Storage, asset: DbRow) -> None:
     if asset.status != Status.DELETING.value:
         async with db.transaction() as conn:
             asset = await assets.transition(conn, asset.id, Status.DELETING)
-    await delete_files(files_of(asset))
+    try:
+        await storage.delete(files_of(asset))
+    except Exception as exc:  # the bucket away: the asset stays `deleting`, swept again later
+        log.warning("files of asset %s not deleted yet (%s)", asset.id, type(exc).__name__)
+        return
     async with db.transaction() as conn:
         await assets.transition(conn, asset.id, Status.DELETED)
 
 
 async def delete_files(paths: list[Path]) -> None:
+    """Local files (timeline segments, which each node keeps in its own data directory)."""
+
     def unlink() -> None:
         for path in paths:
             path.unlink(missing_ok=True)

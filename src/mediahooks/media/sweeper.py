@@ -17,6 +17,8 @@ from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import removal
 from mediahooks.media.ingest import end_broadcast
+from mediahooks.storage import Storage
+from mediahooks.storage.uploads import segment_key
 from mediahooks.store import assets, history, timelines
 from mediahooks.store.db import Database
 from mediahooks.store.schema import accounts, deliveries, events
@@ -33,14 +35,14 @@ HISTORY_BATCH = 250
 HISTORY_BATCHES_PER_SWEEP = 20
 
 
-async def sweep(db: Database, settings: Settings) -> None:
+async def sweep(db: Database, settings: Settings, storage: Storage) -> None:
     now = now_ms()
     await end_idle_broadcasts(db, now - int(settings.idle_timeout * 1000), now)
     async with db.engine.connect() as conn:
         due = await assets.due_for_removal(conn, now)
     for asset in due:
-        await removal.remove(db, asset)
-    await forget_expired_segments(db, now)
+        await removal.remove(db, storage, asset)
+    await forget_expired_segments(db, now, storage)
     if settings.history_days:
         await forget_old_history(db, now - int(settings.history_days * DAY_MS))
 
@@ -60,7 +62,7 @@ async def end_idle_broadcasts(db: Database, arrived_before: int, now: int) -> No
                 await end_broadcast(conn, broadcast, now)
 
 
-async def forget_expired_segments(db: Database, now: int) -> None:
+async def forget_expired_segments(db: Database, now: int, storage: Storage | None = None) -> None:
     async with db.engine.connect() as conn:
         account_ids = list((await conn.execute(select(accounts.c.id))).scalars())
         doomed = list(await timelines.beyond_cap(conn, MAX_TIMELINE_MS))
@@ -74,6 +76,11 @@ async def forget_expired_segments(db: Database, now: int) -> None:
     async with db.transaction() as conn:
         await timelines.forget_segments(conn, [s.id for s in doomed])
     await removal.delete_files([Path(s.path) for s in doomed])
+    if storage is not None and storage.kind != "local":
+        try:
+            await storage.delete([storage.location(segment_key(s.path)) for s in doomed])
+        except Exception as exc:  # the bucket away: its copies go with a later lifecycle rule
+            log.warning("%d expired segments left in the bucket (%s)", len(doomed), exc)
 
 
 async def forget_old_history(db: Database, cutoff: int) -> None:
@@ -94,8 +101,8 @@ async def forget_old_history(db: Database, cutoff: int) -> None:
             metrics.HISTORY_FORGOTTEN.labels(kind).inc(forgotten)
 
 
-async def run(db: Database, settings: Settings, beat: Beat) -> None:
+async def run(db: Database, settings: Settings, storage: Storage, beat: Beat) -> None:
     while True:
-        await sweep(db, settings)
+        await sweep(db, settings, storage)
         beat()
         await asyncio.sleep(settings.sweep_interval)

@@ -5,6 +5,10 @@ The cut runs in a process pool so the API and the dispatcher never wait on it. T
 lease renewed while the cut runs; a worker that dies leaves the asset `processing`, its lease
 runs out, and the asset is cut again, by this worker after a restart or by another one. Only
 the first to commit moves it to `complete`, so `completed` is sent once.
+
+The cut is written locally (`Storage.staging`) and committed to the storage before the asset is
+`complete`: with a bucket, `completed` is sent only once the bucket holds the file, and a bucket
+that is away holds the asset in `processing` (lease kept) until the upload goes through.
 """
 
 from __future__ import annotations
@@ -14,16 +18,22 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import sys
+import tempfile
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 from mediahooks.assets import InvalidTransition, Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import cutter, files
+from mediahooks.storage import Storage, media_key, poster_of
+from mediahooks.storage.uploads import segment_key
 from mediahooks.store import assets, timelines
 from mediahooks.store.db import MEDIA, Database
 from mediahooks.store.outage import is_outage
@@ -33,6 +43,10 @@ log = logging.getLogger("mediahooks.media")
 
 LEASE_MS = 60_000
 PR_SET_PDEATHSIG = 1
+# Segments fetched at once from the bucket for a cut, and how long a cut waits for a segment
+# its ingesting node has not uploaded yet.
+FETCHES = 8
+SEGMENT_WAIT = 300
 GONE = "the requested range has left the timeline (its segments expired) before it could be cut"
 
 
@@ -44,10 +58,10 @@ def die_with_parent() -> None:
 
 
 class MediaWorker:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, storage: Storage) -> None:
         self.db = db
         self.settings = settings
-        self.data_dir = settings.data_dir
+        self.storage = storage
         self.owner = f"media-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         db.on_commit_wake(MEDIA, self._wake.set)
@@ -103,31 +117,49 @@ class MediaWorker:
         if broadcast is None or not rows or rows[0].start_ms > asset.start_time + 500:
             await self._fail(asset, GONE)
             return
-        out = files.media_path(self.data_dir, asset.account_id, asset.id)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        segments = [cutter.Segment(r.path, r.start_ms, r.duration_ms) for r in rows]
+        key = media_key(asset.account_id, asset.id)
+        out = self.storage.staging(key)
+        poster = self.storage.staging(poster_of(key))
         started = now_ms()
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(
-                pool,
-                cutter.cut,
-                segments,
-                asset.start_time,
-                asset.stop_time,
-                str(out),
-                broadcast.init_path,
-                str(files.poster_path(out)),
-            )
-        except cutter.MediaError as exc:
-            await self._fail(asset, str(exc))
-            return
+        # Segments another node ingested are fetched next to the cut, and go with the folder.
+        scratch_dir: AbstractContextManager[str] = (
+            contextlib.nullcontext("")
+            if self.storage.kind == "local"
+            else tempfile.TemporaryDirectory(dir=out.parent)
+        )
+        with scratch_dir as scratch:
+            try:
+                paths = await self._local_copies(
+                    [r.path for r in rows] + ([broadcast.init_path] if broadcast.init_path else []),
+                    Path(scratch),
+                )
+                segments = [
+                    cutter.Segment(path, r.start_ms, r.duration_ms)
+                    for path, r in zip(paths, rows, strict=False)
+                ]
+                result = await asyncio.get_running_loop().run_in_executor(
+                    pool,
+                    cutter.cut,
+                    segments,
+                    asset.start_time,
+                    asset.stop_time,
+                    str(out),
+                    paths[-1] if broadcast.init_path else None,
+                    str(poster),
+                )
+            except cutter.MediaError as exc:
+                await self._fail(asset, str(exc))
+                return
+        for still in files.stills_of(key):
+            await self.storage.commit(still, "image/jpeg")
+        location = await self.storage.commit(key, "video/mp4")
         async with self.db.transaction() as conn:
             await assets.transition(
                 conn,
                 asset.id,
                 Status.COMPLETE,
                 metadata=result.metadata,
-                file_path=str(out),
+                file_path=location,
                 file_size=result.metadata["sizes"][result.metadata["format"]],
                 start_time=result.start_ms,
                 stop_time=result.stop_ms,
@@ -135,6 +167,42 @@ class MediaWorker:
                 lease_until=None,
             )
         log.info("cut %s %s in %d ms", asset.type, asset.id, now_ms() - started)
+
+    async def _local_copies(self, paths: list[str], scratch: Path) -> list[str]:
+        """The files' local paths: this node's own (it ingested them), or copies fetched from
+        the bucket into ``scratch``. Whole segments, not byte ranges: a cut reads nearly all of
+        each one anyway."""
+        if self.storage.kind == "local":
+            return paths
+        limit = asyncio.Semaphore(FETCHES)
+
+        async def one(index: int, path: str) -> str:
+            if os.path.exists(path):  # noqa: ASYNC240 (a stat: cheaper than a thread hop)
+                return path
+            copy = scratch / f"{index:06d}{Path(path).suffix}"
+            async with limit:
+                await self._fetch(path, copy)
+            return str(copy)
+
+        return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(paths))))
+
+    async def _fetch(self, path: str, copy: Path) -> None:
+        """Fetch a segment, waiting while its ingesting node has not uploaded it yet (or the
+        bucket is away), up to `SEGMENT_WAIT` s."""
+        location = self.storage.location(segment_key(path))
+        deadline = now_ms() + SEGMENT_WAIT * 1000
+        wait = 0.5
+        while True:
+            try:
+                await self.storage.fetch(location, copy)
+                return
+            except Exception as exc:
+                if now_ms() > deadline:
+                    raise cutter.MediaError(
+                        f"the segment {Path(path).name} never reached the media store"
+                    ) from exc
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 10.0)
 
     async def _fail(self, asset: DbRow, reason: str) -> None:
         log.warning("asset %s errored: %s", asset.id, reason)
