@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import math
 import os
+import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +34,27 @@ class Segments(list[Segment]):
         super().__init__(segments)
         self.init_path = init_path
         self.playlist_path = playlist_path
+
+
+def lavfi_input(size: str) -> list[str]:
+    """ffmpeg's input options for a test picture of ``size`` at 30 fps and a 440 Hz tone: what
+    every publisher of the tests sends."""
+    return [
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30",
+        "-f", "lavfi", "-i", f"sine=frequency={TONE_HZ}:sample_rate={SAMPLE_RATE}",
+    ]  # fmt: skip
+
+
+def h264_aac_file(path: Path, seconds: float, size: str) -> Path:
+    """An H.264/AAC file of the test signal, made with the ffmpeg command line."""
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("the ffmpeg command line is required (Debian package `ffmpeg`)")
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", *lavfi_input(size), "-t", f"{seconds:g}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
 
 
 def make_segments(

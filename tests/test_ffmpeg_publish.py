@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
 
 from conftest import Api, Receiver
 from mediahooks.clock import now_ms
+from mediakit import h264_aac_file
 from test_media import clip, fetch, hooks_for, media_of, token
 
 SECONDS = 22
@@ -18,22 +18,7 @@ SECONDS = 22
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short H.264/AAC file to publish."""
-    if shutil.which("ffmpeg") is None:
-        pytest.fail("the ffmpeg command line is required (Debian package `ffmpeg`)")
-    out = tmp_path_factory.mktemp("source") / "input.mp4"
-    import subprocess
-
-    subprocess.run(
-        [
-            "ffmpeg", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-            "-t", str(SECONDS), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-            str(out),
-        ],
-        check=True,
-    )  # fmt: skip
-    return out
+    return h264_aac_file(tmp_path_factory.mktemp("source") / "input.mp4", SECONDS, "320x180")
 
 
 @pytest.mark.parametrize("segment_type", ["mpegts", "fmp4"])

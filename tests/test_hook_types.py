@@ -8,8 +8,6 @@ import base64
 import hashlib
 import hmac
 import io
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 from conftest import Api, ApiFactory, Received, Receiver, eventually
 from mediahooks import events
 from mediahooks.receiver import verify
+from mediakit import h264_aac_file
 from test_media import push, token
 from test_webhooks_api import assert_fail, assert_signed
 
@@ -214,20 +213,7 @@ SECONDS = 10
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An H.264/AAC file of 424x240 (a size of its own: no rescaling shows)."""
-    if shutil.which("ffmpeg") is None:
-        pytest.fail("the ffmpeg command line is required (Debian package `ffmpeg`)")
-    out = tmp_path_factory.mktemp("source") / "input.mp4"
-    subprocess.run(
-        [
-            "ffmpeg", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=424x240:rate=30",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-            "-t", str(SECONDS), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-            str(out),
-        ],
-        check=True,
-    )  # fmt: skip
-    return out
+    return h264_aac_file(tmp_path_factory.mktemp("source") / "input.mp4", SECONDS, "424x240")
 
 
 async def test_thumbnails_arrive_signed_while_ffmpeg_publishes_and_stop_when_it_ends(

@@ -13,14 +13,13 @@ import pytest
 
 from mediahooks.clock import now_ms
 from mediahooks.ingest.remux import Piece, Pipe, Remuxer
+from mediakit import lavfi_input
 
 
 def encode(tmp_path: Path, container: str, *args: str, seconds: float = 3) -> bytes:
     out = tmp_path / f"in.{container}"
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        ["ffmpeg", "-loglevel", "error", "-y", *lavfi_input("320x180"),
          "-t", f"{seconds:g}", *args, "-f", container, str(out)],
         check=True,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks.clock import iso
 from mediahooks.ingest import rtmp
 from mediahooks.store.schema import broadcasts, segments
+from mediakit import lavfi_input
 from test_media import fetch, hooks_for, token
 
 pytestmark = pytest.mark.slow
@@ -35,9 +36,7 @@ def ffmpeg(url: str, seconds: float, *output: str, video: str = "libx264") -> li
         ["-preset", "ultrafast", "-g", "30", "-bf", "0"] if video == "libx264" else []
     )
     return [
-        "ffmpeg", "-nostdin", "-loglevel", "error", "-re",
-        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-re", *lavfi_input("640x360"),
         "-t", f"{seconds:g}", *codec, "-c:a", "aac", *output, "-f", "flv", url,
     ]  # fmt: skip
 

@@ -22,6 +22,7 @@ import pytest
 from conftest import Api, ApiFactory, Receiver, eventually
 from mediahooks.clock import iso
 from mediahooks.ingest.streamid import srt_token
+from mediakit import lavfi_input
 from test_media import fetch, hooks_for, token
 from test_rtmp import (
     BOTH,
@@ -55,9 +56,7 @@ def ffmpeg(url: str, seconds: float) -> list[str]:
     """A test picture and tone, x264 with a keyframe a second, no B-frames, AAC, MPEG-TS over
     SRT."""
     return [
-        "ffmpeg", "-nostdin", "-loglevel", "error", "-re",
-        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-re", *lavfi_input("640x360"),
         "-t", f"{seconds:g}", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-bf", "0",
         "-c:a", "aac", "-f", "mpegts", url,
     ]  # fmt: skip
