@@ -20,13 +20,14 @@ from pydantic import BeforeValidator, ConfigDict, Field, StrictStr
 from sqlalchemy.exc import IntegrityError
 from starlette.convertors import Convertor, register_url_convertor
 
-from mediahooks.api import playlinks
+from mediahooks.actions import playlinks
+from mediahooks.actions.bodies import Body
+from mediahooks.actions.paging import MAX_ID
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.paging import MAX_ID
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
+from mediahooks.errors import Forbidden, Invalid, NotFound, Unavailable
 from mediahooks.media import clips, files, links, removal, stills
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
@@ -230,7 +231,7 @@ async def create_clip(
             try:
                 rows = await clips.request(conn, account, clip, now, links)
             except clips.ClipRefused as exc:
-                raise ApiError(400, exc.message, {exc.field: [exc.message]}) from exc
+                raise Invalid(exc.message, {exc.field: [exc.message]}) from exc
             data = [
                 asset_json(r, playback=links(r.broadcast_id, r.start_time, r.stop_time))
                 for r in rows
@@ -429,9 +430,9 @@ async def delete_record_file(
 ) -> JSONResponse:
     refusal = await delete_one(service, account, mediaAssetId)
     if refusal == "not found":
-        raise ApiError(404, f"Media asset {mediaAssetId} not found.")
+        raise NotFound(f"Media asset {mediaAssetId} not found.")
     if refusal:
-        raise ApiError(400, f"Media asset {mediaAssetId} {refusal}.", {"mediaAssetId": [refusal]})
+        raise Invalid(f"Media asset {mediaAssetId} {refusal}.", {"mediaAssetId": [refusal]})
     return ok(True)
 
 
@@ -525,9 +526,9 @@ async def _signed_file(
         row = await store.get_any(conn, asset_id)
     refusal = links.refusal(key, asset_id, expires, sig, now_ms())
     if refusal:
-        raise ApiError(403, refusal)
+        raise Forbidden(refusal)
     if row is None or row.status != Status.COMPLETE.value or not row.file_path:
-        raise ApiError(404, "This media file is gone.")
+        raise NotFound("This media file is gone.")
     location = files.files_of(row)[index]
     media_type = "video/mp4" if ext == "mp4" else "image/jpeg"
     name = f"{row.id}.{ext}" if index < 2 else f"{row.id}.{index - 1}.{ext}"
@@ -535,15 +536,15 @@ async def _signed_file(
         path = PathLib(location)
         # A stat is cheaper than a thread hop.
         if not path.exists():  # noqa: ASYNC240
-            raise ApiError(404, "This media file is gone.")
+            raise NotFound("This media file is gone.")
         return FileResponse(path, media_type=media_type, filename=name)
     storage = service.storage
     try:
         size = await storage.size(location)
     except Exception as exc:  # the bucket cannot be reached: nothing the caller did wrong
-        raise ApiError(503, "The media store cannot be reached; try again shortly.") from exc
+        raise Unavailable("The media store cannot be reached; try again shortly.") from exc
     if size is None:
-        raise ApiError(404, "This media file is gone.")
+        raise NotFound("This media file is gone.")
     url = await storage.signed_url(location, LINK_TTL)
     if url is not None:
         # The bytes come straight from the bucket, for a few minutes.

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
+from mediahooks.actions.bodies import Body
+from mediahooks.actions.paging import MAX_ID
 from mediahooks.api import token_fields as fields
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.bodies import Body
-from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.paging import MAX_ID
+from mediahooks.api.envelope import found, ok
+from mediahooks.errors import Invalid, NotFound
 from mediahooks.ingest import streamid
 from mediahooks.ingest.rtmp_url import APP
 from mediahooks.media.ingest import STREAM_NAME
@@ -201,8 +202,7 @@ async def active_token(
     """`{"tokenIds": [id]}` while the stream is live, else an empty list."""
     parts = StreamId.fullmatch(streamId)
     if parts is None:
-        raise ApiError(
-            400,
+        raise Invalid(
             f"streamId is <accountId>/<streamName>, e.g. {account}/mystream.",
             {"streamId": ["not <accountId>/<streamName>"]},
         )
@@ -316,5 +316,5 @@ async def delete_token(id: TokenId, account: Account, service: ServiceDep) -> JS
     async with service.db.transaction() as conn:
         deleted = await store.delete(conn, account, id)
     if not deleted:
-        raise ApiError(404, f"Publish token {id} not found.")
+        raise NotFound(f"Publish token {id} not found.")
     return ok(True)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from mediahooks.api import playlinks
+from mediahooks.actions import playlinks
 from mediahooks.api.assets import AssetId, AssetStatus, AssetType, delete_one, download_links
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.dashboard.web import MemberDep, form, redirect, render

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from mediahooks.api import playlinks
+from mediahooks.actions import playlinks
 from mediahooks.clock import now_ms
 from mediahooks.dashboard.web import MemberDep, form, one, redirect, render
 from mediahooks.media import clips
