@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mediahooks.errors import Invalid
+
 MediaEvent = Literal["processing", "completed", "errored", "deleted"]
 FeedsEvent = Literal["started", "ended"]
 MediaType = Literal["clip", "recording"]
@@ -34,7 +36,7 @@ HOOK_TYPES: tuple[str, ...] = (
 )
 
 
-class MalformedHook(ValueError):
+class MalformedHook(Invalid, ValueError):
     """A body that is not a hook of a known type."""
 
 
