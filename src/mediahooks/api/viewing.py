@@ -16,10 +16,10 @@ from pydantic import ConfigDict, Field, StrictBool, StrictStr
 from mediahooks.actions import playlinks
 from mediahooks.actions.bodies import Body
 from mediahooks.actions.paging import MAX_ID
+from mediahooks.actions.token_fields import StreamRule
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import found, ok
 from mediahooks.api.paging import PagingDep
-from mediahooks.api.token_fields import StreamRule
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.errors import Invalid, NotFound
 from mediahooks.media.playback import MAX_RANGE_MS, Grant
