@@ -2,6 +2,7 @@
 one parser there is (the receiver's) and written with the sender's builders (`events`)."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,17 @@ VECTOR_BODY = (
     b'"e0ca421e3ee748629d073b6991d4d93d","tokenId":1187282,"streamName":"test-record-clip",'
     b'"streamId":"dkxfvY/test-record-clip","startTime":1725259874671,"metadata":{},"type":'
     b'"clip","expiration":1733900336143}}'
+)
+# The same hook's data, built by the sender.
+VECTOR_DATA = events.MediaData(
+    media_asset_id="e0ca421e3ee748629d073b6991d4d93d",
+    token_id=1187282,
+    stream_name="test-record-clip",
+    stream_id="dkxfvY/test-record-clip",
+    start_time=1725259874671,
+    type="clip",
+    metadata={},
+    expiration=1733900336143,
 )
 
 
@@ -117,31 +129,12 @@ def test_errored_example_has_no_metadata_and_stays_without() -> None:
 
 
 def test_our_encoding_is_byte_identical_to_the_platform_vector() -> None:
-    data = events.MediaData(
-        media_asset_id="e0ca421e3ee748629d073b6991d4d93d",
-        token_id=1187282,
-        stream_name="test-record-clip",
-        stream_id="dkxfvY/test-record-clip",
-        start_time=1725259874671,
-        type="clip",
-        metadata={},
-        expiration=1733900336143,
-    )
-    assert events.encode(events.media_hook("completed", data, 1725260343575)) == VECTOR_BODY
+    assert events.encode(events.media_hook("completed", VECTOR_DATA, 1725260343575)) == VECTOR_BODY
     assert events.encode(rebuilt(VECTOR_BODY)) == VECTOR_BODY
 
 
 def test_a_hook_we_build_has_the_platform_shape() -> None:
-    data = events.MediaData(
-        media_asset_id=events.new_asset_id(),
-        token_id=7,
-        stream_name="cam",
-        stream_id="dkxfvY/cam",
-        start_time=1725259874671,
-        type="recording",
-        metadata={},
-        expiration=1733900336143,
-    )
+    data = replace(VECTOR_DATA, media_asset_id=events.new_asset_id(), type="recording")
     body = json.loads(events.encode(events.media_hook("processing", data, 1725260343575)))
     assert list(body) == ["type", "event", "timestamp", "data"]
     assert body["data"]["mediaAssetId"] == data.media_asset_id
