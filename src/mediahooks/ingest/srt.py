@@ -133,7 +133,16 @@ class SrtServer:
         while not ended.done():
             beat()
             await asyncio.wait([ended], timeout=BEAT_SECONDS)
-        ended.result()
+        failure = ended.exception()
+        if failure is not None:
+            log.error("srt: the door's thread broke", exc_info=failure)
+            # A bug, whatever broke it: the thread cannot be started again, so this must not
+            # pass for a database outage (an OSError would) and be retried for ever. Raised
+            # outside an `except`, nothing chains it to that error.
+            raise RuntimeError(
+                f"the SRT door's thread broke ({type(failure).__name__}: {failure}); "
+                "SRT callers are no longer read"
+            )
         await asyncio.Event().wait()
 
     def _thread_ended(self, failure: Exception | None) -> None:
