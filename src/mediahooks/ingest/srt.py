@@ -18,7 +18,12 @@ call. Each caller is decided twice:
 Bytes go from the thread to the loop in batches (one hand-over per round of `ROUND_SECONDS`, not
 per packet) and into the session in order. A session that falls behind stops its socket being
 read (back-pressure: libsrt's receive buffer holds the stream meanwhile). A caller that stops
-sending is dropped by libsrt after `SRTO_PEERIDLETIMEO`, and its broadcast ends.
+sending is dropped by libsrt after `SRTO_PEERIDLETIMEO`, and its broadcast ends. The thread runs
+as a loop of the service's supervisor (`run`): a bug in it ends the process.
+
+Over 400 lines on purpose: the callback, the thread and the loop share one set of callers and
+hand them over under rules that only read right side by side; split, each file would hold half of
+every hand-over.
 """
 
 from __future__ import annotations
