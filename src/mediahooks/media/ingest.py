@@ -7,7 +7,8 @@ timeline and time them from the playlist.
   token says so); a file name seen before, or a new init segment, means the publisher
   restarted: a new broadcast. Silence longer than the idle timeout ends it (the sweeper),
   and so does `EXT-X-ENDLIST`, once every segment that final playlist lists has arrived
-  (publishers upload on several connections at once, so the last segment may come after it).
+  (publishers upload on several connections at once, so the last segment may come after it;
+  one that never comes leaves the end to the idle timeout).
 - A date farther than `max_clock_skew` from the segment's arrival is the publisher's clock
   gone wrong: the arrival times the segment instead (`timeline.segment_start`), and it is logged.
 """
