@@ -47,7 +47,7 @@ class Service:
         # Live publishers of every door (the API process opens the RTMP and SRT ones:
         # `server.start`).
         self.storage: Storage = open_storage(settings)
-        self.uploads = SegmentUploads(self.storage, settings.storage_spool_bytes)
+        self.uploads = SegmentUploads(self.storage, settings.storage_spool_bytes, settings.data_dir)
         self.live = LiveIngest(self.db, settings, self.uploads)
         self.rtmp: RtmpServer | None = None
         self.srt: SrtServer | None = None
@@ -68,6 +68,8 @@ class Service:
         async with self.db.transaction() as conn:
             self.account_id, created = await accounts.ensure(conn, secret)
         if self.uploads.needed:
+            # Segments a previous run took in while the bucket was away go up first.
+            await asyncio.to_thread(self.uploads.recover)
             self.loops.start("uploads", self.uploads.run)
         if dispatch:
             for name, loop in self.db.loops().items():
