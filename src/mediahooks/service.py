@@ -82,7 +82,8 @@ class Service:
                 "sweeper", lambda beat: sweeper.run(self.db, self.settings, self.storage, beat)
             )
             self.loops.start(
-                "thumbnails", lambda beat: thumbnails.run(self.db, self.settings, beat)
+                "thumbnails",
+                lambda beat: thumbnails.run(self.db, self.settings, self.storage, beat),
             )
         return created
 
