@@ -25,7 +25,14 @@ router = APIRouter(tags=["storage profiles"])
 
 ProfileId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The profile's GUID.")]
 Kind = Literal["awsS3", "gcs"]
-Url = Annotated[StrictStr, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=1000)]
+Url = Annotated[
+    StrictStr,
+    Field(pattern=r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$", max_length=1000),
+]
+Key = Annotated[StrictStr, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+# S3's safe characters for object keys (what every S3-compatible server takes alike).
+SAFE_KEY = r"^[A-Za-z0-9!_.*'()/-]*$"
+REGION = r"^[a-z0-9-]+$"
 # How much of a secret is shown: enough to tell two keys apart, not enough to use one.
 SHOWN = 4
 
@@ -37,11 +44,11 @@ class OptionsUpdate(Body):
 
     model_config = ConfigDict(extra="ignore")
     bucketName: StrictStr | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-    objectPrefix: StrictStr | None = Field(None, max_length=1000)
-    bucketRegion: StrictStr | None = Field(None, min_length=1, max_length=32)
+    objectPrefix: StrictStr | None = Field(None, max_length=1000, pattern=SAFE_KEY)
+    bucketRegion: StrictStr | None = Field(None, min_length=1, max_length=32, pattern=REGION)
     endpointUrl: Url | None = None
-    accessKeyId: StrictStr | None = Field(None, min_length=1, max_length=256)
-    secretAccessKey: StrictStr | None = Field(None, min_length=1, max_length=256)
+    accessKeyId: Key | None = None
+    secretAccessKey: Key | None = None
 
 
 class Options(OptionsUpdate):

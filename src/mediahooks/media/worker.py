@@ -120,7 +120,11 @@ class MediaWorker:
             await self._fail(asset, GONE)
             return
         # The clip's own storage: the service's, or the storage profile its request named.
-        storage = await self.stores.of(asset)
+        try:
+            storage = await self.stores.of(asset)
+        except LookupError as exc:
+            await self._fail(asset, str(exc))
+            return
         key = self.stores.key(asset)
         out = storage.staging(key)
         poster = storage.staging(poster_of(key))

@@ -82,11 +82,12 @@ def open_bucket(settings: Settings, spool: Path) -> S3Storage:
 async def validate(settings: Settings, spool: Path) -> tuple[str, str]:
     """Write a test object with ``settings`` and delete it: its id and location. ProfileError
     says what failed (the bucket answered no, or could not be reached)."""
-    bucket = open_bucket(settings, spool)
     test_id = str(uuid.uuid4())
     key = f"mediahooks-validation-{test_id}.txt"
-    step = "write a test object to"
+    step = "open"
     try:
+        bucket = open_bucket(settings, spool)
+        step = "write a test object to"
         await obstore.put_async(bucket.store, key, VALIDATION_BODY)
         step = "read the test object back from"
         meta = await obstore.head_async(bucket.store, key)
