@@ -92,7 +92,7 @@ async def test_profiles_crud_masks_secrets_and_keeps_one_default(
     await refused(api, "POST", BASE, bad_bucket, 400)
     bad_endpoint = {"type": "awsS3", "options": {"bucketName": bucket, "endpointUrl": "ftp://x"}}
     await refused(api, "POST", BASE, bad_endpoint, 400)
-    await refused(api, "GET", f"{BASE}/{'0' * 36}", None, 404)
+    await refused(api, "GET", f"{BASE}/00000000-0000-4000-8000-000000000000", None, 404)
 
 
 async def test_validation_writes_and_deletes_a_test_object_or_says_what_failed(

@@ -8,6 +8,7 @@ logic is in `storage/profiles.py` and the queries in `store/storage_profiles.py`
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -23,7 +24,9 @@ from mediahooks.store.schema import DbRow
 
 router = APIRouter(tags=["storage profiles"])
 
-ProfileId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The profile's GUID.")]
+# A GUID in the path (`{id:uuid}`): `.../storage/validate` is no profile's path, so a method it
+# does not take there is 405, not a profile id refused.
+ProfileId = Annotated[uuid.UUID, Path(description="The profile's GUID.")]
 Kind = Literal["awsS3", "gcs"]
 Url = Annotated[
     StrictStr,
@@ -160,17 +163,19 @@ async def create_profile(
     return ok(profile_json(row))
 
 
-@router.get("/api/v3/account/media/storage/{id}", summary="Read a storage profile")
+@router.get("/api/v3/account/media/storage/{id:uuid}", summary="Read a storage profile")
 async def read_profile(id: ProfileId, account: Account, service: ServiceDep) -> JSONResponse:
+    profile_id = str(id)
     async with service.db.engine.connect() as conn:
-        row = found(await store.get(conn, account, id), "Storage profile")
+        row = found(await store.get(conn, account, profile_id), "Storage profile")
     return ok(profile_json(row))
 
 
-@router.put("/api/v3/account/media/storage/{id}", summary="Update a storage profile")
+@router.put("/api/v3/account/media/storage/{id:uuid}", summary="Update a storage profile")
 async def update_profile(
     id: ProfileId, body: UpdateProfile, account: Account, service: ServiceDep
 ) -> JSONResponse:
+    profile_id = str(id)
     _check_kind(body.type)
     values: dict[str, Any] = {}
     if body.options is not None:
@@ -186,24 +191,25 @@ async def update_profile(
     if body.type is not None:
         values["type"] = body.type
     async with service.db.transaction() as conn:
-        found(await store.get(conn, account, id), "Storage profile")
-        row = await store.change(conn, account, id, values) if values else None
-        row = row or await store.get(conn, account, id)
+        found(await store.get(conn, account, profile_id), "Storage profile")
+        row = await store.change(conn, account, profile_id, values) if values else None
+        row = row or await store.get(conn, account, profile_id)
     return ok(profile_json(found(row, "Storage profile")))
 
 
-@router.delete("/api/v3/account/media/storage/{id}", summary="Delete a storage profile")
+@router.delete("/api/v3/account/media/storage/{id:uuid}", summary="Delete a storage profile")
 async def delete_profile(id: ProfileId, account: Account, service: ServiceDep) -> JSONResponse:
+    profile_id = str(id)
     async with service.db.transaction() as conn:
-        found(await store.get(conn, account, id), "Storage profile")
-        used = await store.in_use(conn, id)
+        found(await store.get(conn, account, profile_id), "Storage profile")
+        used = await store.in_use(conn, profile_id)
         if used:
             raise ApiError(
                 409,
                 f"{used} media assets keep their files in this profile's bucket: delete them "
                 "first (the service deletes their files there), then the profile.",
             )
-        await store.delete(conn, account, id)
+        await store.delete(conn, account, profile_id)
     return ok(True)
 
 
