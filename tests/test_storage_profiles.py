@@ -134,6 +134,12 @@ async def test_a_clip_naming_a_profile_is_written_read_and_deleted_in_its_bucket
     unknown = {"streamName": "cam", "startTime": "2020-01-01T00:00:00Z"}
     body = {**unknown, "storage": {"profileId": "nope"}}
     assert "does not exist" in await refused(api, "POST", "/api/v3/media/assets", body, 400)
+    body = {**unknown, "storage": {"profileId": profile["id"], "options": {"objectPrefix": "x"}}}
+    assert "not taken" in await refused(api, "POST", "/api/v3/media/assets", body, 400)
+    body = {**unknown, "storage": {"type": "awsS3"}}
+    assert "create a storage profile" in await refused(
+        api, "POST", "/api/v3/media/assets", body, 400
+    )
 
     (asset,) = await clip(api, "cam", start, start + 12_000, storage={"profileId": profile["id"]})
     assert asset["storage"]["type"] == "awsS3"

@@ -238,6 +238,7 @@ async def create_clip(
                     account,
                     given.profileId if given else None,
                     given.type if given else None,
+                    overrides=bool(given and given.options),
                 )
                 rows = await clips.request(conn, account, clip, now, links, profile)
             except (clips.ClipRefused, profiles.ProfileError) as exc:

@@ -137,12 +137,23 @@ class Stores:
 
 
 async def choose(
-    conn: AsyncConnection, account_id: str, profile_id: str | None, kind: str | None
+    conn: AsyncConnection,
+    account_id: str,
+    profile_id: str | None,
+    kind: str | None,
+    overrides: bool = False,
 ) -> str | None:
     """The profile a clip request's `storage` names: ``profile_id``; the service's own storage
     for `dolbyStorage`; else the account's default profile, if it has one (None: the service's
-    own storage). ProfileError for a profile that is not the account's, or a one-off bucket
-    (`type` without a profile: make a profile of it)."""
+    own storage). ProfileError for a profile that is not the account's, a one-off bucket
+    (`type` without a profile: make a profile of it) or ``overrides`` of a profile's options
+    (change the profile instead)."""
+    if overrides:
+        raise ProfileError(
+            "storage.options are not taken with a clip request: change the storage profile "
+            "(PUT /api/v3/account/media/storage/{id}) or make another one",
+            "storage",
+        )
     if profile_id is not None:
         if kind not in (None, TYPE):
             raise ProfileError("give either storage.profileId or storage.type", "storage")
