@@ -324,7 +324,7 @@ async def media_file(
         try:
             body = await segments.read(service.storage, path)
         except FileNotFoundError as exc:
-            if live:  # its node has not uploaded it yet (or the bucket was away meanwhile)
+            if live and service.storage.kind != "local":  # its node has not uploaded it yet
                 raise ApiError(503, "This segment is not in the media store yet; retry.") from exc
             raise ApiError(404, "This segment is gone: it left the timeline.") from exc
         except Exception as exc:  # the bucket cannot be reached: nothing the viewer did wrong
