@@ -8,6 +8,7 @@ from typing import Any
 
 from mediahooks.clock import iso
 from mediahooks.media import stills
+from mediahooks.storage import profiles
 from mediahooks.store.schema import DbRow
 
 # Files stay in the service's own storage: the platform's name for its own is `dolbyStorage`
@@ -51,6 +52,8 @@ def storage_json(row: DbRow) -> dict[str, Any]:
     a bucket is (`s3://bucket/prefix/media/...`)."""
     out = dict(STORAGE)
     path = row._mapping.get("file_path")  # a timeline's row has none
+    if row._mapping.get("storage_profile_id"):
+        out["type"] = profiles.TYPE  # the account's own bucket, as the platform says it
     if path and path.startswith("s3://"):
         out["path"] = path
     return out

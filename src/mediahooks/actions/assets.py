@@ -3,6 +3,7 @@ or all of a type, the retention rules, and the file a signed download link names
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from mediahooks.errors import Forbidden, NotFound, Refused
 from mediahooks.media import clips, files, links, removal
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
+from mediahooks.storage import profiles
 from mediahooks.store import assets as store
 from mediahooks.store import idempotency, keys, timelines
 from mediahooks.store.schema import DbRow
@@ -24,6 +26,16 @@ AssetStatus = Literal["processing", "complete", "error", "deleting", "deleted"]
 AssetType = Literal["clip", "recording", "timeline"]
 DOWNLOAD_KEY = "downloads"
 DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class StorageWish:
+    """Where a clip request asks its file to be kept: a profile, a storage type, and whether it
+    overrides the profile's options (refused: change the profile instead)."""
+
+    profile_id: str | None = None
+    kind: str | None = None
+    overrides: bool = False
 
 
 class NotDeletable(Refused):
@@ -66,9 +78,11 @@ async def request_clip(
     base_url: str,
     now: int,
     idempotency_key: str | None = None,
+    storage: StorageWish | None = None,
 ) -> list[dict[str, Any]]:
-    """One `processing` clip per broadcast the range touches, in the platform's shape; a key
-    seen before answers what its first request answered."""
+    """One `processing` clip per broadcast the range touches, in the platform's shape, its file
+    kept where ``storage`` says (`profiles.choose`); a key seen before answers what its first
+    request answered."""
     hook_links = await playlinks.clip_links(service, base_url, account, clip.stream_name)
     try:
         async with service.db.transaction() as conn:
@@ -76,7 +90,11 @@ async def request_clip(
                 seen := await idempotency.recall(conn, account, idempotency_key)
             ):
                 return list(seen)
-            rows = await clips.request(conn, account, clip, now, hook_links)
+            wish = storage or StorageWish()
+            profile = await profiles.choose(
+                conn, account, wish.profile_id, wish.kind, overrides=wish.overrides
+            )
+            rows = await clips.request(conn, account, clip, now, hook_links, profile)
             data = [
                 asset_json(r, playback=hook_links(r.broadcast_id, r.start_time, r.stop_time))
                 for r in rows
@@ -126,7 +144,7 @@ async def delete(service: Service, account: str, asset_id: str) -> None:
         raise NotDeletable(
             asset_id, f"is {row.status}; only complete or error assets can be deleted"
         )
-    await removal.remove(service.db, service.storage, row)
+    await removal.remove(service.db, service.stores, row)
 
 
 async def delete_many(service: Service, account: str, ids: list[str]) -> list[tuple[str, str]]:

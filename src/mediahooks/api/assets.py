@@ -26,6 +26,7 @@ from mediahooks.actions.bodies import Body
 from mediahooks.actions.paging import MAX_ID
 from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.envelope import ApiError, ok
+from mediahooks.api.storage_profiles import StorageChoice
 from mediahooks.clock import from_iso, now_ms
 from mediahooks.errors import NotFound, Unavailable
 from mediahooks.media import clips, stills
@@ -89,6 +90,7 @@ class ClipBody(Body):
     tokenId: int | None = Field(None, ge=1, le=MAX_ID)
     name: StrictStr | None = Field(None, min_length=1, max_length=256)
     expiration: datetime | None = None
+    storage: StorageChoice | None = None  # a storage profile for the clip's file
 
 
 class Days(Body):
@@ -120,8 +122,13 @@ async def create_clip(
         name=body.name,
         expiration=from_iso(body.expiration) if body.expiration else None,
     )
+    given = body.storage
+    storage = (
+        actions.StorageWish(given.profileId, given.type, bool(given.options)) if given else None
+    )
     base = str(request.base_url)
-    return ok(await actions.request_clip(service, account, clip, base, now, idempotency_key))
+    data = await actions.request_clip(service, account, clip, base, now, idempotency_key, storage)
+    return ok(data)
 
 
 @router.get("/api/v3/media/assets", summary="List clips and recordings")
@@ -312,8 +319,8 @@ async def _signed_file(
         if not path.exists():  # noqa: ASYNC240
             raise NotFound("This media file is gone.")
         return FileResponse(path, media_type=media_type, filename=name)
-    storage = service.storage
     try:
+        storage = await service.stores.of(row)  # the service's, or the asset's profile's
         size = await storage.size(location)
     except Exception as exc:  # the bucket cannot be reached: nothing the caller did wrong
         raise Unavailable("The media store cannot be reached; try again shortly.") from exc
