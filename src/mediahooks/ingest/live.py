@@ -1,10 +1,11 @@
-"""The one live path into the timeline for packet-stream doors (RTMP, SRT).
+"""The one live path into the timeline for packet-stream doors (RTMP, SRT, WHIP).
 
 A door authenticates its publisher (`authorize`), opens a `Session` for the stream
 (`LiveIngest.open`: the broadcast starts, `feeds`/`started`, a recording when the token records)
-and feeds it the publisher's container bytes (FLV or MPEG-TS) as they arrive. A thread demuxes
-them and writes MPEG-TS segments cut at keyframes (`remux`); each is indexed here exactly as an
-HLS segment is (same directory layout, `timelines.add_segment` and timing), so clips,
+and feeds it the publisher's container bytes (FLV or MPEG-TS, or live WebM) as they arrive. A
+thread demuxes them and writes MPEG-TS segments cut at keyframes (`remux`), or splits WebM into
+its header and segments of clusters (`webm_pieces`); each is indexed here exactly as an HLS
+segment is (same directory layout, `timelines.add_segment` and timing), so clips,
 recordings, `feeds` hooks and expiry work the same whatever door the media came in by.
 `Session.close` (the publisher left, failed or was refused) writes the last segment and ends
 the broadcast.
@@ -22,6 +23,7 @@ from mediahooks import admission
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.ingest.remux import Container, Piece, Pipe, Remuxer
+from mediahooks.ingest.webm_pieces import WebmSplitter
 from mediahooks.media.ingest import (
     STREAM_NAME,
     end_broadcast,
@@ -126,7 +128,8 @@ class LiveIngest:
                             "live", f"the stream {stream!r} is already live; stop that one first"
                         )
                     await end_broadcast(conn, current, now)  # a publisher long gone
-                broadcast = await start_broadcast(conn, publisher, stream, "ts", now)
+                kind = "webm" if container == "webm" else "ts"  # what the thread writes
+                broadcast = await start_broadcast(conn, publisher, stream, kind, now)
         except BaseException:
             self._streams.discard(key)
             raise
@@ -166,7 +169,11 @@ class Session:
         self._pipe = Pipe(self._loop)
         self._pieces: asyncio.Queue[Piece | None] = asyncio.Queue()
         directory = ingest.root / publisher.account_id / stream / str(broadcast.id)
-        self._remuxer = Remuxer(self._pipe, container, directory, self._deliver)
+        self._remuxer: Remuxer | WebmSplitter = (
+            WebmSplitter(self._pipe, directory, self._deliver)
+            if container == "webm"
+            else Remuxer(self._pipe, container, directory, self._deliver)
+        )
         self._fed = False
         self._closing: asyncio.Task[None] | None = None
         self._revoked: str | None = None
@@ -251,6 +258,11 @@ class Session:
 
     async def _add(self, piece: Piece) -> None:
         broadcast_id = self.broadcast.id
+        if piece.init:
+            async with self.ingest.db.transaction() as conn:
+                await timelines.set_init(conn, broadcast_id, str(piece.path), now_ms())
+            self.ingest.uploads.add(piece.path, piece.size)
+            return
         async with self.ingest.db.transaction() as conn:
             await timelines.add_segment(
                 conn, broadcast_id, piece.filename, str(piece.path), piece.size, now_ms()

@@ -31,7 +31,7 @@ from mediahooks.assets import InvalidTransition, Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
-from mediahooks.media import cutter, files
+from mediahooks.media import containers, cutter, files
 from mediahooks.storage import Storage, media_key, poster_of
 from mediahooks.storage.uploads import segment_key
 from mediahooks.store import assets, timelines
@@ -117,7 +117,8 @@ class MediaWorker:
         if broadcast is None or not rows or rows[0].start_ms > asset.start_time + 500:
             await self._fail(asset, GONE)
             return
-        key = media_key(asset.account_id, asset.id)
+        clips = containers.timeline(broadcast.kind).clips  # MP4, or WebM for VP8
+        key = media_key(asset.account_id, asset.id, clips.name)
         out = self.storage.staging(key)
         poster = self.storage.staging(poster_of(key))
         started = now_ms()
@@ -146,13 +147,14 @@ class MediaWorker:
                     str(out),
                     paths[-1] if broadcast.init_path else None,
                     str(poster),
+                    broadcast.kind,
                 )
             except cutter.MediaError as exc:
                 await self._fail(asset, str(exc))
                 return
         for still in files.stills_of(key):
             await self.storage.commit(still, "image/jpeg")
-        location = await self.storage.commit(key, "video/mp4")
+        location = await self.storage.commit(key, clips.media_type)
         async with self.db.transaction() as conn:
             await assets.transition(
                 conn,

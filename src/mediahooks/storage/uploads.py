@@ -22,7 +22,12 @@ from mediahooks.storage import Storage
 
 log = logging.getLogger("mediahooks.storage")
 
-SEGMENT_TYPES = {".ts": "video/mp2t", ".mp4": "video/mp4", ".m4s": "video/iso.segment"}
+SEGMENT_TYPES = {
+    ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+    ".webm": "video/webm",
+}
 
 
 def segment_key(path: str) -> str:
