@@ -225,11 +225,14 @@ class Session:
             try:
                 async with self.ingest.db.engine.connect() as conn:
                     row = await tokens.get(conn, publisher.account_id, publisher.id)
+                    stop = await timelines.stop_requested(conn, self.broadcast.id)
             except Exception as exc:
                 if not is_outage(exc):
                     log.exception("live: the token of %s could not be read", self.stream)
                 continue  # the database is away: the publisher goes on meanwhile
-            if row is None:
+            if stop:  # another process was asked to end it (a WHIP DELETE there)
+                self._revoked = "the publisher ended the session"
+            elif row is None:
                 self._revoked = "the publish token was deleted"
             else:
                 refusal = admission.standing(tokens.rules(row), now_ms())

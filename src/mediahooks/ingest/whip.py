@@ -9,7 +9,9 @@ untouched into live WebM (`webm_mux`): a WebM timeline (`media.containers`). aio
 neither VP9 nor AV1, so an offer of only those is refused. A keyframe is
 asked for (PLI) every `keyframe_interval` so timelines have places to cut, and at once after a
 loss. The broadcast ends at `end` (the publisher's DELETE), when ICE fails or closes, or when
-no video came for the idle timeout.
+no video came for the idle timeout. A DELETE that reaches another API process (behind a load
+balancer) marks the broadcast in the database (`stop_elsewhere`); the live session reads the
+mark with its token and ends.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 from av.audio.frame import AudioFrame
 
+from mediahooks.clock import now_ms
 from mediahooks.config import Settings, addresses, port_range
 from mediahooks.ingest import ice, rtp_frames
 from mediahooks.ingest.live import LiveIngest, Session
 from mediahooks.ingest.remux import Container
 from mediahooks.ingest.rtp_mux import TsWriter
 from mediahooks.ingest.webm_mux import WebmWriter, is_vp8_keyframe
+from mediahooks.store import timelines
 from mediahooks.store.schema import DbRow
 
 log = logging.getLogger("mediahooks.ingest")
@@ -121,7 +125,19 @@ class WhipIngest:
             raise
         whip.start(session)
         self.sessions[whip.id] = whip
+        try:  # so that a DELETE reaching another process finds it (`stop_elsewhere`)
+            async with self.live.db.transaction() as conn:
+                await timelines.set_whip_resource(conn, session.broadcast.id, whip.id)
+        except BaseException:
+            await whip.end("the session could not be recorded")
+            raise
         return whip
+
+    async def stop_elsewhere(self, stream: str, resource: str) -> bool:
+        """End a session another process receives: mark its broadcast, which that process
+        reads within `live.TOKEN_CHECK_SECONDS`. False when no live session has that id."""
+        async with self.live.db.transaction() as conn:
+            return await timelines.request_stop(conn, stream, resource, now_ms())
 
     def get(self, resource: str) -> WhipSession | None:
         return self.sessions.get(resource)
@@ -261,6 +277,9 @@ class WhipSession:
                     self._end_soon("ICE and DTLS did not connect")
                     return
                 continue
+            if self.session is not None and self.session.failed:
+                self._end_soon(self.session.failed)  # e.g. a DELETE on another process
+                return
             if now - self._last_video > self.ingest.idle_timeout:
                 self._end_soon(f"no video for {self.ingest.idle_timeout:g} s")
                 return
