@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import time
 from fractions import Fraction
 
 import av
@@ -64,10 +65,16 @@ def stream(seconds: int) -> bytes:
 
 
 def test_the_stream_splits_into_a_header_and_clusters_opening_on_keyframes() -> None:
+    wall_minus_monotonic = time.time() - time.monotonic()
     data = stream(4)
     splitter = ebml.Splitter()
     clusters = [c for i in range(0, len(data), 777) for c in splitter.feed(data[i : i + 777])]
     assert splitter.header is not None and splitter.video_track is not None
+    # DateUTC: the wall clock of timestamp 0, a second before the first keyframe (which
+    # "arrived" at monotonic 100.0), however late the muxer handed its cluster out.
+    assert splitter.date_ms is not None
+    expected = (wall_minus_monotonic + 100.0 - 1) * 1000
+    assert abs(splitter.date_ms - expected) <= 5
     assert formats.sniff(splitter.header) == "webm"
     assert all(formats.sniff(c.data) == "cluster" for c in clusters)
     assert [c.keyframe for c in clusters] == [True] * 4  # one per second, at each keyframe only

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import av
 import pytest
 from sqlalchemy import func, select
 
@@ -44,6 +45,19 @@ async def ffprobe(asset: dict[str, Any], directory: Path) -> tuple[str, float, s
     codecs = {f"{s['codec_type']}:{s['codec_name']}" for s in found["streams"]}
     assert headers["Content-Type"] == ("video/webm" if "webm" in path.name else "video/mp4")
     return found["format"]["format_name"], float(found["format"]["duration"]), codecs
+
+
+def extents(path: Path) -> dict[str, tuple[float, float]]:
+    """Where each track's packets start and end (s), read with PyAV."""
+    found: dict[str, tuple[float, float]] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is None or packet.time_base is None:
+                continue
+            at = float(packet.pts * packet.time_base)
+            lo, hi = found.get(packet.stream.type, (at, at))
+            found[packet.stream.type] = (min(lo, at), max(hi, at))
+    return found
 
 
 async def spans(api: Api, stream: str) -> list[tuple[str, int, int]]:
@@ -111,6 +125,7 @@ async def test_vp8_from_aiortc_makes_webm_recordings_and_clips(
     await ended(receiver, "mix", 2)
     (vp8, lo, hi), (h264, h264_lo, _) = await spans(api, "mix")
     assert (vp8, h264) == ("webm", "ts")
+    assert hi <= h264_lo  # the WebM timeline is timed by its own clock, not by late bytes
 
     ((kind, rec_lo, rec_hi),) = await spans(api, "rec")
     assert kind == "webm"

@@ -6,7 +6,9 @@ whole and of known size. Concatenating the header and any run of those clusters 
 valid WebM stream (the clusters' timecodes are absolute), which is how a WebM timeline is
 stored: the header as its init segment, clusters grouped into segments. `Splitter` reads the
 stream as it comes and hands out each part once it is whole, with what the cut needs: a
-cluster's time and whether it opens on a video keyframe.
+cluster's time and whether it opens on a video keyframe, and the wall-clock time of the
+stream's timestamp 0 (its DateUTC), which the writer knows better than the arrival of bytes
+held back by the muxer until a cluster is whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 
 EBML = 0x1A45DFA3
 SEGMENT = 0x18538067
+INFO = 0x1549A966
+DATE_UTC = 0x4461
 TRACKS = 0x1654AE6B
 TRACK_ENTRY = 0xAE
 TRACK_NUMBER = 0xD7
@@ -26,6 +30,8 @@ BLOCK_GROUP = 0xA0
 BLOCK = 0xA1
 REFERENCE_BLOCK = 0xFB
 VIDEO_TRACK_TYPE = 1
+# DateUTC counts nanoseconds from 2001-01-01T00:00:00Z: that instant in epoch milliseconds.
+_MATROSKA_EPOCH_MS = 978_307_200_000
 # A size field with every value bit set means "unknown" (a live Segment).
 _UNKNOWN = -1
 
@@ -95,6 +101,7 @@ class Splitter:
     def __init__(self) -> None:
         self.header: bytes | None = None
         self.video_track: int | None = None
+        self.date_ms: int | None = None  # epoch ms of timestamp 0 (DateUTC), if given
         self._head = bytearray()  # the header while it grows
         self._buffer = bytearray()
         self._offset = 0  # stream offset of the buffer's first byte
@@ -132,6 +139,8 @@ class Splitter:
             elif self.header is None:
                 if ident == TRACKS:
                     self.video_track = _video_track(whole[head:])
+                elif ident == INFO:
+                    self.date_ms = _date_ms(whole[head:])
                 self._head += whole
             # Anything after the clusters began (the Cues and Tags of the end) is not media.
 
@@ -156,6 +165,14 @@ class Splitter:
         # Audio at the keyframe's time may come before it: every audio block stands alone.
         start, keyframe = video if video is not None else (0, False)
         return Cluster(whole, offset, time + start, time + last, keyframe)
+
+
+def _date_ms(info: bytes) -> int | None:
+    for ident, value in children(info):
+        if ident == DATE_UTC and len(value) == 8:
+            nanoseconds = int.from_bytes(value, "big", signed=True)
+            return _MATROSKA_EPOCH_MS + nanoseconds // 1_000_000
+    return None
 
 
 def _video_track(tracks: bytes) -> int | None:

@@ -2,7 +2,9 @@
 
 Neither is decoded: VP8 frames and Opus packets are muxed as they came, as the platform keeps
 them (WebM clips). Both are put on one millisecond clock as `rtp_mux` does for MPEG-TS: each
-track's RTP clock starts where the wall clock was at its first frame. The muxer writes live
+track's RTP clock starts where the wall clock was at its first frame, and the stream's DateUTC
+says where its timestamp 0 is on the wall clock (the live path times segments by it: the muxer
+holds a cluster back until the next keyframe, so its bytes arrive late). The muxer writes live
 (nowhere to seek back to) and starts a cluster at each video keyframe only, so the stream
 splits into the header and clusters that each open on a keyframe (`ebml.Splitter`).
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import io
 import struct
+import time
+from datetime import UTC, datetime
 from fractions import Fraction
 
 import av
@@ -69,7 +73,7 @@ class WebmWriter:
         if self._out is None:
             if not keyframe:
                 return
-            self._open(data)
+            self._open(data, arrived)
         if self._video_start is None:
             self._video_start = (rtp_timestamp, self._at(arrived))
         first_ts, first_at = self._video_start
@@ -127,9 +131,11 @@ class WebmWriter:
             self._origin = arrived
         return _LEAD + Fraction(arrived - self._origin).limit_denominator(1000)
 
-    def _open(self, keyframe: bytes) -> None:
+    def _open(self, keyframe: bytes, arrived: float) -> None:
         """Open the output, its video stream described by the first keyframe (read as a
-        one-frame IVF file: the demuxer fills in the codec's parameters)."""
+        one-frame IVF file: the demuxer fills in the codec's parameters). The stream's
+        DateUTC is the wall-clock time of its timestamp 0: the keyframe, which arrived at
+        ``arrived`` (monotonic), is shown at `_LEAD`."""
         width, height = (
             int.from_bytes(keyframe[6:8], "little") & 0x3FFF,
             int.from_bytes(keyframe[8:10], "little") & 0x3FFF,
@@ -138,6 +144,10 @@ class WebmWriter:
         ivf = header + struct.pack("<IQ", len(keyframe), 0) + keyframe
         with av.open(io.BytesIO(ivf), "r", format="ivf") as probe:
             self._out = av.open(self._sink, "w", format="webm", options=_OPTIONS)
+            zero = time.time() - (time.monotonic() - arrived) - float(_LEAD)
+            self._out.metadata["creation_time"] = datetime.fromtimestamp(zero, UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            )
             self._video = self._out.add_stream_from_template(probe.streams.video[0])
         self._video.time_base = _MS
         if self._audio_wanted:

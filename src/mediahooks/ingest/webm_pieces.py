@@ -71,7 +71,13 @@ class WebmSplitter:
         time = cluster.time_ms * _MS
         if self._cuts.starts(time, cluster.keyframe):
             if self._clock is None:
-                self._clock = WallClock(time, self.pipe.arrivals.at(cluster.offset, now_ms()))
+                date = self._splitter.date_ms  # the writer's own clock: exact
+                wall = (
+                    date + cluster.time_ms
+                    if date is not None
+                    else self.pipe.arrivals.at(cluster.offset, now_ms())
+                )
+                self._clock = WallClock(time, wall)
                 self.pipe.arrivals.forget()
                 self._write_init()
             if self._open:
