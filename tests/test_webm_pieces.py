@@ -10,10 +10,12 @@ from fractions import Fraction
 
 import av
 import pytest
+from av.video.frame import PictureType
 
 from mediahooks.ingest import ebml
 from mediahooks.ingest.webm_mux import WebmWriter, _opus_samples, is_vp8_keyframe
 from mediahooks.media import formats
+from mediahooks.media.synthetic import _TestCard
 
 FPS = 30
 GOP = 30  # a keyframe a second
@@ -23,12 +25,16 @@ def vp8_frames(count: int) -> list[bytes]:
     encoder = av.CodecContext.create("libvpx", "w")
     encoder.width, encoder.height, encoder.pix_fmt = 160, 120, "yuv420p"
     encoder.time_base = Fraction(1, FPS)
-    encoder.gop_size = GOP
-    encoder.options = {"deadline": "realtime", "cpu-used": "8", "kf-max-dist": str(GOP)}
+    encoder.gop_size = 10 * GOP
+    # Keyframes where asked only (libvpx in real time would place its own as it sees fit).
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "kf-max-dist": str(10 * GOP)}
+    card = _TestCard(160, 120)
     frames = []
     for i in range(count):
-        picture = av.VideoFrame(160, 120, "yuv420p")
-        picture.pts = i
+        picture = card.frame(i, FPS)  # moving: every second of it weighs more than 4 KiB,
+        picture.pts = i  # so FFmpeg starts a cluster at each keyframe
+        if i % GOP == 0:
+            picture.pict_type = PictureType.I
         frames += [bytes(p) for p in encoder.encode(picture)]
     frames += [bytes(p) for p in encoder.encode(None)]
     return frames

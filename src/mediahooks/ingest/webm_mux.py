@@ -27,6 +27,8 @@ from mediahooks.ingest.rtp_mux import _AUDIO_SLIP, _LEAD, AUDIO_RATE, VIDEO_CLOC
 _MS = Fraction(1, 1000)
 # A cluster ends at a video keyframe only: never on size or time (FFmpeg's defaults, for an
 # output it cannot seek, are 32 KiB and 1 s, which would start clusters mid-picture-group).
+# FFmpeg starts one at a keyframe once the open one holds 4 KiB: a lighter picture group (a
+# still screen) stays in the cluster before it, which only makes that segment longer.
 _OPTIONS = {
     "live": "1",
     "cluster_size_limit": str(2**30),
