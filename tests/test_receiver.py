@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
 import pytest
 import standardwebhooks
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from mediahooks import receiver, signing
+from mediahooks.events import ImageHook
 from mediahooks.receiver import (
     BadSignature,
     Delivery,
@@ -37,6 +39,7 @@ from mediahooks.receiver import (
     OtherHook,
     Receiver,
     Rejected,
+    ThumbnailHook,
     TimestampInFuture,
     TimestampTooOld,
     VerificationError,
@@ -389,7 +392,7 @@ async def test_the_asgi_app_alone_under_uvicorn() -> None:
         not_a_hook = b'{"hello": "world"}'
         assert (await post(url, not_a_hook, signed(not_a_hook)))[0] == 400
         assert (await post(url, BODY, signed(msg_id="msg_boom")))[0] == 500
-        assert (await post(url, b"x" * (2 * 1024 * 1024), signed()))[0] == 413
+        assert (await post(url, b"x" * (9 * 1024 * 1024), signed()))[0] == 413
         async with aiohttp.ClientSession() as s, s.get(url) as resp:
             assert resp.status == 405
     assert [d.webhook_id for d in got] == ["msg_a"]
@@ -478,3 +481,25 @@ def test_the_receiver_imports_without_the_server_dependencies() -> None:
 def test_the_blocker_does_block() -> None:
     done = run_python("import mediahooks.service\n")
     assert done.returncode != 0 and "server dependency" in done.stderr
+
+
+def test_a_thumbnail_is_a_jpeg_whose_facts_travel_in_headers() -> None:
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 64, 36, "yuvj420p"
+    jpeg = bytes(encoder.encode(av.VideoFrame(64, 36, "yuvj420p"))[0])
+    sent = ImageHook(1725260343575, "feed-1", "dkxfvY/cam", 7, jpeg)
+    headers = sent.headers() | {"X-Millicast-Signature": platform_sign(SECRET, jpeg)}
+    hook = receiver.Receiver(SECRET, platform=True).receive(jpeg, headers).hook
+    assert isinstance(hook, ThumbnailHook) and hook.image == jpeg
+    assert (hook.timestamp, hook.stream_name, hook.feed_id, hook.token_id) == (
+        1725260343575,
+        "cam",
+        "feed-1",
+        7,
+    )
+    # Signed but not a picture, or without the header that says whose it is: not a hook.
+    for body, extra in ((b"GIF89a", {}), (jpeg, {"X-Millicast-Stream-Id": ""})):
+        wrong = sent.headers() | extra | {"X-Millicast-Signature": platform_sign(SECRET, body)}
+        with pytest.raises(Rejected) as refused:
+            receiver.Receiver(SECRET, platform=True).receive(body, wrong)
+        assert refused.value.status == 400, refused.value.reason
