@@ -6,9 +6,9 @@ any), answers with host candidates on the configured addresses (`ice.restrict`),
 is decoded by aiortc and re-encoded to AAC, both muxed to MPEG-TS (`rtp_mux`) and fed to the
 session like RTMP's FLV: an MP4 timeline. VP8 frames and Opus packets both pass through
 untouched into live WebM (`webm_mux`): a WebM timeline (`media.containers`). aiortc receives
-neither VP9 nor AV1, so an offer of only those is refused. A keyframe is
-asked for (PLI) every `keyframe_interval` so timelines have places to cut, and at once after a
-loss. The broadcast ends at `end` (the publisher's DELETE), when ICE fails or closes, or when
+neither VP9 nor AV1, so an offer of only those is refused. A keyframe is asked for (PLI)
+every `keyframe_interval` so timelines have places to cut, and at once after a loss. The
+broadcast ends at `end` (the publisher's DELETE), when ICE fails or closes, or when
 no video came for the idle timeout. A DELETE that reaches another API process (behind a load
 balancer) marks the broadcast in the database (`stop_elsewhere`); the live session reads the
 mark with its token and ends.

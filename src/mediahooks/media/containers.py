@@ -4,7 +4,7 @@ knows.
 A broadcast's `kind` says how its segments are stored: "ts" (MPEG-TS segments), "fmp4" (an init
 segment, then fMP4 fragments) or "webm" (a WebM header, then Matroska clusters, each starting
 on a keyframe). As on the platform, H.264 gives MP4 clips and recordings and VP8/VP9/AV1 give
-WebM ones; HLS playback carries the first kind only.
+WebM ones; HLS playback carries only the first (MPEG-TS and fMP4 timelines).
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ class Format:
 MP4 = Format("mp4", "video/mp4")
 WEBM = Format("webm", "video/webm")
 FORMATS = {f.name: f for f in (MP4, WEBM)}
-
-# The timeline kind a live publisher's video codec is stored as.
-TIMELINE_OF_CODEC = {"h264": "ts", "vp8": "webm", "vp9": "webm", "av1": "webm"}
 
 
 @dataclass(frozen=True)
