@@ -1,7 +1,8 @@
 """VP8 over WHIP end to end: an aiortc publisher sending only VP8 (and Opus) makes a WebM
 timeline, whose recordings and clips are WebM files with VP8 and Opus as they came, stills
-decoded from them; HLS refuses such a timeline with a reason; a clip over an H.264 broadcast
-and a VP8 one of the same stream is two assets, one MP4 and one WebM. Both databases."""
+(and live thumbnails) decoded from them; HLS refuses such a timeline with a reason; a clip
+over an H.264 broadcast and a VP8 one of the same stream is two assets, one MP4 and one WebM.
+Both databases."""
 
 from __future__ import annotations
 
@@ -101,6 +102,9 @@ async def publish(api: Api, stream: str, tok: dict[str, Any], codec: str, second
         status, body, _ = await fetch(await link(api, stream))
         assert status == 409, body
         assert "WebM" in json.loads(body)["data"]["message"]
+        # A live thumbnail is decoded from the WebM header and the newest segment.
+        status, answer = await api.call("POST", "/api/thumbnails", {"streamName": stream})
+        assert status == 200, answer
     assert await client.delete(api.url) == 200
     return answer
 
