@@ -103,8 +103,8 @@ async def publish(api: Api, stream: str, tok: dict[str, Any], codec: str, second
         assert status == 409, body
         assert "WebM" in json.loads(body)["data"]["message"]
         # A live thumbnail is decoded from the WebM header and the newest segment.
-        status, answer = await api.call("POST", "/api/thumbnails", {"streamName": stream})
-        assert status == 200, answer
+        status, taken = await api.call("POST", "/api/thumbnails", {"streamName": stream})
+        assert status == 200, taken
     assert await client.delete(api.url) == 200
     return answer
 
