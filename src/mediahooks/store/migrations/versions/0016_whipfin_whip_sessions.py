@@ -6,15 +6,15 @@
   was asked to end it; the receiving one sees it when it next reads its token (every few
   seconds) and ends the broadcast.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
