@@ -3,6 +3,7 @@ or all of a type, the retention rules, and the file a signed download link names
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from mediahooks.actions.asset_shapes import asset_json
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import iso, now_ms
 from mediahooks.errors import Forbidden, NotFound, Refused
-from mediahooks.media import clips, files, links, removal
+from mediahooks.media import clips, containers, files, links, removal
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
 from mediahooks.storage import profiles
@@ -58,8 +59,9 @@ def signed_links(service: Service, base_url: str, row: DbRow, key: bytes) -> dic
     expires = now_ms() + int(service.settings.download_ttl * 1000)
     query = f"expires={expires}&sig={links.signature(key, row.id, expires)}"
     base = base_url.rstrip("/")
+    extension = containers.of_asset(json.loads(row.metadata)).name
     return {
-        "downloadUrl": f"{base}/media/{row.id}.mp4?{query}",
+        "downloadUrl": f"{base}/media/{row.id}.{extension}?{query}",
         "downloadExpiresOn": iso(expires),
         "posterUrl": f"{base}/media/{row.id}.jpg?{query}",
     }

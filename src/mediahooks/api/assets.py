@@ -1,8 +1,10 @@
 """`/api/v3/media/assets` and `/api/v3/account/media/expiration`: clips, recordings, their files,
-and how long they are kept. `/media/<id>.mp4?expires=..&sig=..` serves the signed downloads."""
+and how long they are kept. `/media/<id>.mp4?expires=..&sig=..` (`.webm` for a WebM clip) serves
+the signed downloads."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
@@ -29,7 +31,7 @@ from mediahooks.api.envelope import ApiError, ok
 from mediahooks.api.storage_profiles import StorageChoice
 from mediahooks.clock import from_iso, now_ms
 from mediahooks.errors import NotFound, Unavailable
-from mediahooks.media import clips, stills
+from mediahooks.media import clips, containers, stills
 from mediahooks.service import Service
 from mediahooks.storage import Storage, ranges
 from mediahooks.store import assets as store
@@ -290,13 +292,13 @@ async def download_still(
 @downloads.get("/media/{mediaAssetId}.{ext}", summary="Download a file through a signed link")
 async def download(
     mediaAssetId: AssetId,
-    ext: Literal["mp4", "jpg"],
+    ext: Literal["mp4", "webm", "jpg"],
     service: ServiceDep,
     expires: Annotated[int, Query(ge=0, le=MAX_ID)],
     sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$", description="64 lowercase hex.")],
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
-    index = 0 if ext == "mp4" else 1
+    index = 1 if ext == "jpg" else 0
     return await _signed_file(service, mediaAssetId, expires, sig, index, ext, range_header)
 
 
@@ -311,7 +313,9 @@ async def _signed_file(
 ) -> Response:
     """File ``index`` of `files.files_of` (the media, then the stills), if the link holds."""
     row, location = await actions.signed_file(service, asset_id, expires, sig, index)
-    media_type = "video/mp4" if ext == "mp4" else "image/jpeg"
+    if index == 0 and containers.of_asset(json.loads(row.metadata)).name != ext:
+        raise NotFound(f"This media file is not {ext.upper()}: take the link the asset gives.")
+    media_type = containers.FORMATS[ext].media_type if index == 0 else "image/jpeg"
     name = f"{row.id}.{ext}" if index < 2 else f"{row.id}.{index - 1}.{ext}"
     if not location.startswith("s3://"):
         path = PathLib(location)
