@@ -439,3 +439,25 @@ async def test_a_final_playlist_before_its_last_segment_ends_the_broadcast_after
 
 def publisher_entry(segment: Any, start: int) -> hls.Entry:
     return hls.Entry(segment.name, segment.duration, program_date_time=start)
+
+
+async def test_deletes_racing_for_one_asset_remove_it_once(api: Api, receiver: Receiver) -> None:
+    await api.webhook(receiver.url + "/race")
+    tok = await token(api, "cam")
+    start = await push(api, tok, "cam", 12)
+    (asset,) = await clip(api, "cam", start, start + 11_000)
+    assert await hooks_for(receiver, "/race", asset["id"], 2) == ["processing", "completed"]
+    # Several DELETEs at once (and the sweeper, which finishes removals): none answers 500,
+    # and the asset is removed once.
+    answers = await asyncio.gather(
+        *(api.call("DELETE", f"/api/v3/media/assets?id={asset['id']}") for _ in range(6))
+    )
+    assert all(status < 500 for status, _ in answers), answers
+    assert any(status == 200 for status, _ in answers), answers
+    assert await hooks_for(receiver, "/race", asset["id"], 3) == [
+        "processing",
+        "completed",
+        "deleted",
+    ]
+    await asyncio.sleep(0.5)
+    assert len(events_of(receiver, "/race", asset["id"])) == 3
