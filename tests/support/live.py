@@ -1,0 +1,162 @@
+"""Live streams: real publishers (the ffmpeg command line) and the synthetic stream published in
+the background, the webhooks that follow them, and what they leave in the database and in the
+recordings (read back with ffprobe)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from mediahooks.clock import now_ms
+from mediahooks.media import publisher, synthetic
+from mediahooks.store.schema import broadcasts, segments
+
+from .media import SMALL, fetch, hooks_for
+from .mediakit import lavfi_input
+from .receiver import Receiver
+from .server import Api
+from .waiting import eventually
+
+GOP = 1.0  # seconds between keyframes in what the publishers send (-g 30 at 30 fps)
+
+
+def ffmpeg(url: str, seconds: float, *output: str, video: str = "libx264") -> list[str]:
+    """The command a user types: a test picture and tone, x264 with a keyframe a second, no
+    B-frames, AAC, FLV over RTMP."""
+    codec = ["-c:v", video] + (
+        ["-preset", "ultrafast", "-g", "30", "-bf", "0"] if video == "libx264" else []
+    )
+    return [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-re", *lavfi_input("640x360"),
+        "-t", f"{seconds:g}", *codec, "-c:a", "aac", *output, "-f", "flv", url,
+    ]  # fmt: skip
+
+
+class Publisher:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, command: list[str]) -> Publisher:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        return cls(process)
+
+    async def finish(self, timeout: float = 40) -> tuple[int, str]:
+        _, err = await asyncio.wait_for(self.process.communicate(), timeout)
+        assert self.process.returncode is not None
+        return self.process.returncode, err.decode(errors="replace")
+
+
+async def subscribe(api: Api, receiver: Receiver) -> None:
+    await api.webhook(receiver.url + "/media")
+    feeds = {"url": receiver.url + "/feeds", "isFeedHooks": True, "isMediaHooks": False}
+    await api.ok("POST", "/api/webhooks", feeds)
+
+
+def feeds_of(receiver: Receiver, stream: str) -> list[str]:
+    return [r.json["event"] for r in receiver.at("/feeds") if r.json["data"]["name"] == stream]
+
+
+async def broadcasts_of(api: Api, stream: str) -> list[Any]:
+    query = select(broadcasts).where(broadcasts.c.stream_name == stream)
+    async with api.service.db.engine.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def segments_of(api: Api, stream: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(segments.join(broadcasts))
+        .where(broadcasts.c.stream_name == stream)
+    )
+    async with api.service.db.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def coverage(api: Api, stream: str) -> tuple[int, int]:
+    query = (
+        select(
+            func.min(segments.c.start_ms), func.max(segments.c.start_ms + segments.c.duration_ms)
+        )
+        .select_from(segments.join(broadcasts))
+        .where(broadcasts.c.stream_name == stream)
+    )
+    async with api.service.db.engine.connect() as conn:
+        lo, hi = (await conn.execute(query)).one()
+    return int(lo), int(hi)
+
+
+async def recorded(api: Api, receiver: Receiver, tok: dict[str, Any]) -> dict[str, Any]:
+    """The token's one recording, once complete (its hooks received)."""
+
+    async def done() -> bool:
+        found = await api.ok("GET", f"/api/v3/media/assets?type=recording&tokenId={tok['id']}")
+        return bool(found) and found[0]["status"] in ("complete", "error")
+
+    await eventually(done, timeout=60)
+    (asset,) = await api.ok("GET", f"/api/v3/media/assets?type=recording&tokenId={tok['id']}")
+    assert asset["status"] == "complete", asset
+    assert await hooks_for(receiver, "/media", asset["id"], 2) == ["processing", "completed"]
+    return dict(await api.ok("GET", f"/api/v3/media/assets/{asset['id']}"))
+
+
+async def probe(asset: dict[str, Any], directory: Path) -> tuple[float, set[str]]:
+    """Download the asset and ask ffprobe (an independent reader) what it holds."""
+    status, body, _ = await fetch(asset["download"]["downloadUrl"])
+    assert status == 200
+    path = directory / f"{asset['id']}.mp4"
+    path.write_bytes(body)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration",
+         "-of", "json", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    found = json.loads(out)
+    codecs = {f"{s['codec_type']}:{s['codec_name']}" for s in found["streams"]}
+    return float(found["format"]["duration"]), codecs
+
+
+BOTH = {"video:h264", "audio:aac"}
+
+
+async def publish_token(api: Api, stream: str) -> str:
+    body = {
+        "label": "camera",
+        "streams": [{"streamName": stream, "isRegex": False}],
+        "record": False,
+        "clip": True,
+    }
+    data = await api.ok("POST", "/api/publish_token", body)
+    return str(data["token"])
+
+
+async def live_stream(
+    api: Api, token: str, stream: str, history: int, seconds: int
+) -> asyncio.Task[Any]:
+    """Publish in the background: ``history`` seconds at once, then live at the real pace.
+
+    The media is made up front, so a busy machine cannot make the stream fall behind.
+    """
+    made = synthetic.iter_segments(seconds, "ts", **SMALL)  # type: ignore[arg-type]
+    segments = await asyncio.to_thread(list, made)
+    return asyncio.create_task(
+        publisher.publish(
+            f"{api.url}/ingest/{stream}",
+            token,
+            segments,
+            realtime=True,
+            start_ms=now_ms() - history * 1000,
+        )
+    )
+
+
+async def stop(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
