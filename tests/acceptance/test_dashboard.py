@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -65,7 +66,7 @@ async def test_a_clip_of_a_live_stream_turns_complete_without_reloading_and_play
 async def test_webhooks_tests_attempts_and_a_failing_receiver_fixed_and_retried(
     api: Api, browser: Browser, receiver: Receiver
 ) -> None:
-    answer = {"status": 200, "text": "thanks"}
+    answer: dict[str, Any] = {"status": 200, "text": "thanks"}
 
     async def scripted(_request: web.Request) -> web.Response:
         return web.Response(status=answer["status"], text=str(answer["text"]))
@@ -130,7 +131,7 @@ async def seed(api: Api, receiver: Receiver) -> dict[str, str]:
     await api.ok("POST", "/api/webhooks/test/Media")
     token = await publish_token(api, "lobby")
     start = now_ms() - 14_000
-    segments = synthetic.iter_segments(12, "ts", **SMALL)  # type: ignore[arg-type]
+    segments = synthetic.iter_segments(12, "ts", **SMALL)
     await publisher.publish(
         f"{api.url}/ingest/lobby", token, segments, realtime=False, start_ms=start
     )
@@ -312,7 +313,7 @@ async def test_bad_form_input_gets_a_message_and_never_a_500(api: Api, receiver:
 async def test_the_asset_list_filters_and_pages(api: Api) -> None:
     token = await publish_token(api, "hall")
     start = now_ms() - 14_000
-    segments = synthetic.iter_segments(12, "ts", **SMALL)  # type: ignore[arg-type]
+    segments = synthetic.iter_segments(12, "ts", **SMALL)
     await publisher.publish(f"{api.url}/ingest/hall", token, segments, False, start_ms=start)
     for n in range(27):
         body = {

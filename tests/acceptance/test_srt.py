@@ -112,7 +112,7 @@ async def test_two_callers_at_once_ffmpeg_and_gstreamer_a_clip_a_recording_and_f
     clip = await api.ok("GET", f"/api/v3/media/assets/{clip['id']}")
     status, data, _ = await fetch(clip["download"]["downloadUrl"])
     assert status == 200
-    with av.open(io.BytesIO(data)) as container:  # PyAV reads what was cut, frame by frame
+    with av.open(io.BytesIO(data), "r") as container:  # PyAV reads what was cut, frame by frame
         video = container.streams.video[0]
         assert (video.codec_context.name, video.width, video.height) == ("h264", 640, 360)
         assert container.streams.audio[0].codec_context.name == "aac"

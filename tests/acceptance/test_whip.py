@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import av
 import pytest
+from multidict import CIMultiDictProxy
 from sqlalchemy import select
 
 from mediahooks.clock import iso
@@ -160,7 +161,7 @@ async def test_lost_packets_are_gaps_and_never_broken_pictures(
 
 async def whip_call(
     method: str, url: str, body: str = "", **headers: str
-) -> tuple[int, Any, dict[str, Any]]:
+) -> tuple[int, CIMultiDictProxy[str], Any]:
     async with (
         aiohttp.ClientSession() as session,
         session.request(method, url, data=body, headers=headers) as resp,

@@ -4,7 +4,7 @@ Both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
@@ -49,7 +49,7 @@ window.camerasOff = () => window.lives.forEach(
 """
 
 
-async def studio(api_url: str) -> AsyncIterator[str]:
+async def studio(api_url: str) -> AsyncGenerator[str]:
     """A page on another origin (another port) that publishes to ``api_url``."""
     app = web.Application()
 

@@ -72,7 +72,7 @@ async def test_a_clip_reads_as_the_platform_documents_it(api: Api, receiver: Rec
     for still in meta["thumbnails"]:
         status, jpeg, headers = await fetch(still)
         assert status == 200 and headers["Content-Type"] == "image/jpeg"
-        with av.open(io.BytesIO(jpeg)) as image:
+        with av.open(io.BytesIO(jpeg), "r") as image:
             frame = next(image.decode(video=0))
         assert (frame.width, frame.height) == (320, 180)
         sizes += len(jpeg)

@@ -14,7 +14,6 @@ import trustme
 from aiohttp import web
 
 from mediahooks.config import allowed_networks
-from mediahooks.delivery.client import target
 from mediahooks.delivery.sender import BODY_CAP, Sender
 from support.targets import EMBEDDING_URLS, PUBLIC_EMBEDDING_URLS
 
@@ -273,21 +272,6 @@ async def test_an_aiohttp_endpoint_gets_well_formed_posts() -> None:
     finally:
         await runner.cleanup()
     assert seen == [("/a%20b/caf%C3%A9?q=1", f"m{i}", b'{"n":%d}' % i) for i in range(3)]
-
-
-def test_targets_are_taken_apart_once() -> None:
-    t = target("https://Example.com/p")
-    assert (t.https, t.host, t.port, t.path, t.host_header) == (
-        True,
-        "example.com",
-        443,
-        "/p",
-        "example.com",
-    )
-    assert target("http://[::1]:8080").host_header == "[::1]:8080"
-    assert target("http://b\u00fccher.example/").host_header == "xn--bcher-kva.example"
-    with pytest.raises(ValueError, match="http:// or https://"):
-        target("ftp://example.com/")
 
 
 def test_it_runs_on_uvloop_too() -> None:

@@ -26,6 +26,7 @@ from mediahooks.signing import MILLICAST_HEADER
 from mediahooks.store import accounts, assets, claims, outbox, verdicts
 from mediahooks.store import webhooks as webhooks_store
 from mediahooks.store.db import DELIVERIES, connect
+from mediahooks.store.postgres import PostgresDatabase
 from mediahooks.store.schema import attempts, deliveries, events
 from mediahooks.store.schema import webhooks as webhooks_table
 from support.receiver import Receiver
@@ -675,6 +676,7 @@ async def test_postgresql_commits_wake_other_processes_once_and_this_one_at_once
         pytest.skip("SQLite has no other processes to tell: a second one polls")
     url = Settings(database_url=database_url).sqlalchemy_url
     here, there = connect(url), connect(url)
+    assert isinstance(here, PostgresDatabase) and isinstance(there, PostgresDatabase)
     await here.migrate()
     listening = [asyncio.Event(), asyncio.Event()]
     listeners = [

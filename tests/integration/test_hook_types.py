@@ -59,7 +59,7 @@ def platform_signature_ok(got: Received, secret: str) -> bool:
 
 def picture(jpeg: bytes) -> tuple[int, int]:
     """Decode a JPEG with PyAV; its size."""
-    with av.open(io.BytesIO(jpeg)) as image:
+    with av.open(io.BytesIO(jpeg), "r") as image:
         frame = next(image.decode(video=0))
     return frame.width, frame.height
 
@@ -286,7 +286,9 @@ async def test_thumbnails_arrive_signed_while_ffmpeg_publishes_and_stop_when_it_
 
     # Ended: once the pictures taken before the end are delivered, no more, and none on demand.
     async def delivered() -> bool:
-        listed = await api.ok("GET", f"/api/webhooks/{thumbs['id']}/deliveries?status=pending")
+        listed: list[Any] = await api.ok(
+            "GET", f"/api/webhooks/{thumbs['id']}/deliveries?status=pending"
+        )
         return listed == []
 
     await eventually(delivered)

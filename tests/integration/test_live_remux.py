@@ -59,11 +59,11 @@ async def test_segments_are_cut_at_keyframes_timed_and_play_alone(
     for piece in pieces:
         assert piece.path.stat().st_size == piece.size
         data = piece.path.read_bytes()
-        with av.open(io.BytesIO(data)) as segment:
+        with av.open(io.BytesIO(data), "r") as segment:
             assert {s.codec_context.name for s in segment.streams} == {"h264", "aac"}
             first = next(p for p in segment.demux(segment.streams.video[0]) if p.size)
             assert first.is_keyframe, piece.filename
-        with av.open(io.BytesIO(data)) as segment:
+        with av.open(io.BytesIO(data), "r") as segment:
             frames = sum(1 for _ in segment.decode(segment.streams.video[0]))
         assert frames == 30, piece.filename  # all decodable without the segment before
 

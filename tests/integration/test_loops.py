@@ -1,69 +1,26 @@
 """Supervised background loops: each survives a failed database call and carries on; a loop
-broken by a bug ends the process with a non-zero exit; outages and bugs are told apart."""
+broken by a bug ends the process with a non-zero exit. How outages and bugs are told apart:
+`unit/test_backoff.py`."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from aiohttp import web
-from sqlalchemy import exc as sa
 
 from mediahooks import metrics
-from mediahooks.loops import BACKOFF_CAP, backoff
 from mediahooks.store import assets, claims, timelines, verdicts
-from mediahooks.store.outage import is_outage
+from mediahooks.store.postgres import PostgresDatabase
 from support.crashkit import server_env
 from support.receiver import Receiver
 from support.server import ApiFactory
 from support.waiting import eventually
-
-# -- pure: the backoff and what counts as an outage
-
-
-def test_backoff_doubles_up_to_its_cap_and_is_jittered() -> None:
-    lows = [backoff(n, rand=lambda: 0.0) for n in range(1, 10)]
-    highs = [backoff(n, rand=lambda: 1.0) for n in range(1, 10)]
-    assert highs[0] == pytest.approx(0.2) and lows[0] == pytest.approx(0.1)
-    assert highs == sorted(highs) and max(highs) == BACKOFF_CAP
-    assert all(low == pytest.approx(high / 2) for low, high in zip(lows, highs, strict=True))
-
-
-def test_outages_are_told_apart_from_bugs() -> None:
-    busy = sqlite3.OperationalError("database is locked")
-    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
-    broken_sql = sqlite3.OperationalError("no such table: x")
-    broken_sql.sqlite_errorcode = sqlite3.SQLITE_ERROR  # type: ignore[attr-defined]
-    shutdown = asyncpg.exceptions.AdminShutdownError("terminating connection")
-    wrapped = sa.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "refused"))
-    outages = [
-        ConnectionRefusedError(111, "refused"),
-        shutdown,
-        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
-        asyncpg.exceptions.ConnectionDoesNotExistError("closed in the middle"),
-        # What asyncpg raises on a connection the server ended mid-statement.
-        asyncpg.exceptions._base.InternalClientError("cannot switch to state 12"),
-        busy,
-        wrapped,
-        ExceptionGroup("two loops", [ConnectionResetError(), shutdown]),
-    ]
-    bugs = [
-        broken_sql,
-        asyncpg.exceptions.UniqueViolationError("duplicate key"),
-        sa.IntegrityError("INSERT", {}, Exception("constraint")),
-        TypeError("unsupported operand"),
-        KeyError("x"),
-        ExceptionGroup("one of each", [ConnectionResetError(), KeyError("x")]),
-    ]
-    assert [is_outage(e) for e in outages] == [True] * len(outages)
-    assert [is_outage(e) for e in bugs] == [False] * len(bugs)
-
 
 # -- each loop fails once at its database call and recovers
 
@@ -130,6 +87,7 @@ async def test_each_loop_recovers_from_a_failed_database_call(
     before = _value(metrics.LOOP_FAILURES, loop)
     if loop == "listener":
         # A real loss: the server ends the connection that LISTENs, as a restart would.
+        assert isinstance(api.service.db, PostgresDatabase)
         admin = await asyncpg.connect(api.service.db.postgres_dsn)
         try:
 

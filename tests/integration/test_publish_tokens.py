@@ -25,7 +25,7 @@ RESTREAM = [
 ]
 
 # The platform's own create examples (`POST /api/publish_token`: simple, regex, expiring).
-CREATE_EXAMPLES = {
+CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
     "simple": {
         "label": "simple_token",
         "streams": [{"streamName": "stream1", "isRegex": False}],

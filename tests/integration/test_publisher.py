@@ -45,7 +45,7 @@ class Probe:
 
 
 def probe(data: bytes) -> Probe:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         codecs = {stream.codec_context.name for stream in container.streams}
         video_times: list[Fraction] = []
         first_key, frames, audio = False, 0, 0.0
@@ -82,13 +82,13 @@ def test_audio_joins_its_segment_even_when_it_comes_late() -> None:
     assert cutter.add_audio("a0", Fraction(98, 100)) == []
     # ...until audio past the cut shows that nothing more of it can come.
     [first] = cutter.add_audio("a1", Fraction(101, 100))
-    assert (first.start, first.end) == (0, 1)
+    assert (first.start, first.end) == (Fraction(0), Fraction(1))
     assert first.items == ["v0", "v-key-not-due", "a-priming", "a0"]
     cutter.add_video("v2", Fraction(2), keyframe=True)
     cutter.add_audio("a2", Fraction(199, 100))
     second, third = cutter.finish(Fraction(3))
     assert (second.items, third.items) == (["v1", "a1", "a2"], ["v2"])
-    assert (third.start, third.end) == (2, 3)
+    assert (third.start, third.end) == (Fraction(2), Fraction(3))
 
 
 def test_ts_segments_each_play_alone_and_follow_on() -> None:

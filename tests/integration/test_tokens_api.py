@@ -10,7 +10,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mediahooks import patterns
 from support.envelope import assert_fail
 from support.server import Api
 
@@ -154,12 +153,3 @@ async def test_a_rule_that_backtracks_for_ages_is_no_match_and_blocks_no_one(
     assert "treated as no match" in warning.getMessage() and name in warning.getMessage()
     # The same rules still match what they match quickly.
     assert (await upload(api, tok["token"], "aaaa"))[0] == 201
-
-
-def test_one_engine_decides_filters_and_stream_rules() -> None:
-    assert patterns.matches("cam", "my-cam-1", "search")
-    assert not patterns.matches("cam", "my-cam-1", "fullmatch")
-    assert patterns.matches("my-cam-[0-9]", "my-cam-1", "fullmatch")
-    assert not patterns.matches("a(", "a(", "search")  # invalid: matches nothing
-    assert not patterns.matches("(a|aa)+", "a" * 60 + "-", "fullmatch")
-    assert patterns.problem("a(") is not None and patterns.problem("(a|aa)+") is None

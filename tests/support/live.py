@@ -144,7 +144,7 @@ async def live_stream(
 
     The media is made up front, so a busy machine cannot make the stream fall behind.
     """
-    made = synthetic.iter_segments(seconds, "ts", **SMALL)  # type: ignore[arg-type]
+    made = synthetic.iter_segments(seconds, "ts", **SMALL)
     segments = await asyncio.to_thread(list, made)
     return asyncio.create_task(
         publisher.publish(

@@ -70,8 +70,8 @@ async def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, b
 
 
 def media_of(data: bytes) -> tuple[float, set[str]]:
-    with av.open(io.BytesIO(data)) as container:
-        kinds = {s.type for s in container.streams}
+    with av.open(io.BytesIO(data), "r") as container:
+        kinds: set[str] = {s.type for s in container.streams}
         assert container.duration is not None
         return container.duration / 1_000_000, kinds
 

@@ -1,16 +1,21 @@
-"""The test server: its settings and `Api`, a running server with an authenticated client."""
+"""The test server: its settings, `Api` (a running server with an authenticated client) and
+the list of the API's routes."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from fastapi.routing import APIRoute
 
 from mediahooks import server
+from mediahooks.api import deliveries as deliveries_api
+from mediahooks.api import webhooks as webhooks_api
 from mediahooks.config import Settings
 from mediahooks.service import Service
 
@@ -89,3 +94,19 @@ class Api:
 
 
 ApiFactory = Callable[..., Awaitable[Api]]
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """(method, path) of every /api route, with its path parameters filled in."""
+    fill = {"{id}": "1", "{deliveryId}": "1", "{webhookType}": "Media"}
+    routes: list[tuple[str, str]] = []
+    for router in (webhooks_api.router, deliveries_api.router):
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # `{id:int}` is `{id}`
+            for name, value in fill.items():
+                path = path.replace(name, value)
+            assert "{" not in path, route.path
+            assert route.methods is not None, route.path
+            routes.extend((method, path) for method in sorted(route.methods))
+    return routes

@@ -1,6 +1,7 @@
 """Golden tests of the wire format: the platform's own examples and test vector."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_fields_added_later_are_kept() -> None:
 
 
 def test_feeds_hook_round_trips() -> None:
-    raw = {
+    raw: dict[str, Any] = {
         "type": "feeds",
         "event": "ended",
         "timestamp": 1725260343575,

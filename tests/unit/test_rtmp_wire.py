@@ -171,7 +171,7 @@ def test_flv_tags_from_rtmp_messages_demux() -> None:
     data = flv.header() + flv.tag(flv.AUDIO, 0, bytes([0xAF, 0x00]) + asc)
     for n in range(1, 6):
         data += flv.tag(flv.AUDIO, n * 23, bytes([0xAF, 0x01]) + bytes(20))
-    with av.open(io.BytesIO(data), format="flv") as container:
+    with av.open(io.BytesIO(data), "r", format="flv") as container:
         packets = [p for p in container.demux() if p.size]
         assert container.streams.audio[0].codec_context.name == "aac"
         assert [p.pts for p in packets] == [23, 46, 69, 92, 115]
