@@ -188,6 +188,9 @@ async def request_to_completed(segments: Segments, runs: int) -> list[float]:
             api_secret=SECRET,
             allow_private_targets="true",
             max_clock_skew=3600,
+            # It publishes over HLS only: no RTMP or SRT port to take from a running service.
+            rtmp_port=None,
+            srt_port=None,
         )
         service = Service(settings)
         await service.open()

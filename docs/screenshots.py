@@ -106,6 +106,9 @@ async def main() -> None:
             retry_jitter=0,
             # The stream starts with 90 s of history pushed at once: believe its dates.
             max_clock_skew=3600,
+            # It publishes over HLS only: no RTMP or SRT port to take from a running service.
+            rtmp_port=None,
+            srt_port=None,
         )
         service = Service(settings)
         await service.open()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from mediahooks import events
 from mediahooks.clock import now_ms
-from mediahooks.receiver.models import Hook, MalformedHook, parse
+from mediahooks.receiver.models import JsonHook, MalformedHook, parse
 from mediahooks.receiver.verify import VerificationError, verify
 from mediahooks.service import Service
 from mediahooks.signing import MILLICAST_HEADER
@@ -54,7 +54,7 @@ def mount(app: FastAPI, service: Service, console: Console) -> None:
         return Response(status_code=204)
 
 
-def _stream(hook: Hook) -> str:
+def _stream(hook: JsonHook) -> str:
     data = hook.raw.get("data", {})
     return str(data.get("streamName") or data.get("name"))  # feeds name their stream `name`
 

@@ -26,7 +26,8 @@ from mediahooks.media.worker import MediaWorker
 from mediahooks.storage import Storage, open_storage
 from mediahooks.storage.uploads import SegmentUploads
 from mediahooks.store import accounts
-from mediahooks.store.db import Database, connect
+from mediahooks.store.db import Database
+from mediahooks.store.dialects import connect
 
 log = logging.getLogger("mediahooks")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
 import pytest
 from aiohttp import web
 
@@ -590,3 +591,30 @@ async def test_listen_runs_and_verifies_without_the_server_dependencies(
     wrong = signing.sign([signing.new_secret()], "msg_feed", now, body)
     assert (await send(listener.url, body, wrong))[0] == 401
     await listener.wait_for("feeds started cam")
+
+
+async def test_thumbnails_are_saved_as_pictures_not_refused(
+    api: Api, listeners: Listeners, tmp_path: Path
+) -> None:
+    hook = await api.webhook(api.url + "/not-yet", isMediaHooks=False, isThumbnailHooks=True)
+    listener = await listeners.start("--secret", hook["secret"], "--download-dir", str(tmp_path))
+    await point(api, hook, listener)
+    await api.send_test("Thumbnail")
+    saved = await listener.wait_for(r"thumbnail (\S+) \(\d+ bytes\): saved (\S+\.jpg)")
+    picture = Path(saved.group(2))
+    assert picture.parent == tmp_path / saved.group(1) / "thumbnails"
+    with av.open(str(picture)) as image:
+        frame = next(image.decode(video=0))
+        assert frame.width > 0 and frame.height > 0
+
+    (sent,) = await deliveries(api, hook, "thumbnail")
+
+    async def answered() -> bool:
+        shown = await api.ok("GET", f"/api/webhooks/{hook['id']}/deliveries/{sent['id']}")
+        return bool(shown["status"] == "succeeded")
+
+    await eventually(answered)
+    # A retried delivery of the same picture finds it there and is answered 2xx again.
+    await api.ok("POST", f"/api/webhooks/{hook['id']}/deliveries/{sent['id']}/retry")
+    await listener.wait_for(r"thumbnail \S+ \(\d+ bytes\): already saved")
+    assert list(picture.parent.iterdir()) == [picture]

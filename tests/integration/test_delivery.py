@@ -25,7 +25,8 @@ from mediahooks.receiver import verify
 from mediahooks.signing import MILLICAST_HEADER
 from mediahooks.store import accounts, assets, claims, outbox, verdicts
 from mediahooks.store import webhooks as webhooks_store
-from mediahooks.store.db import DELIVERIES, connect
+from mediahooks.store.db import DELIVERIES
+from mediahooks.store.dialects import connect
 from mediahooks.store.postgres import PostgresDatabase
 from mediahooks.store.schema import attempts, deliveries, events
 from mediahooks.store.schema import webhooks as webhooks_table

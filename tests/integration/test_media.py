@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
+from typing import Any
 
 import aiohttp
 import pytest
 
 from mediahooks.clock import iso, now_ms
+from mediahooks.media import hls, synthetic
 from mediahooks.media.sweeper import forget_expired_segments
 from mediahooks.storage import media_key
-from support.media import clip, events_of, fetch, hooks_for, media_of, push, put, token
+from support.media import SMALL, clip, events_of, fetch, hooks_for, media_of, push, put, token
 from support.receiver import Receiver
 from support.server import Api, ApiFactory
 from support.waiting import eventually
@@ -325,3 +328,48 @@ async def test_the_asset_list_filters_sorts_and_pages(api: Api) -> None:
     assert await listed("type=recording") == []
     assert await listed("status=error") == []
     assert len(made) == 3
+
+
+async def test_a_final_playlist_before_its_last_segment_ends_the_broadcast_after_it(
+    api_factory: ApiFactory, receiver: Receiver
+) -> None:
+    # Publishers upload on several connections at once: the playlist with EXT-X-ENDLIST can be
+    # taken before the last segment it lists. That segment still belongs to the broadcast.
+    api = await api_factory(idle_timeout=30)
+    await api.ok(
+        "POST",
+        "/api/webhooks",
+        {"url": receiver.url + "/feeds", "isFeedHooks": True, "isMediaHooks": False},
+    )
+    tok = await token(api, "late", record=True)
+    files = list(synthetic.iter_segments(3, "ts", **SMALL))
+    start = now_ms() - 5000
+    entries, at = [], start
+    for f in files:
+        entries.append(publisher_entry(f, at))
+        at += round(f.duration * 1000)
+    for f in files[:-1]:
+        assert (await put(api, f"late/{f.name}", f.data, tok["token"]))[0] < 300
+    final = hls.render_playlist(hls.Playlist(entries=entries, target_duration=2, ended=True))
+    assert (await put(api, "late/index.m3u8", final.encode(), tok["token"]))[0] < 300
+    assert (await put(api, f"late/{files[-1].name}", files[-1].data, tok["token"]))[0] < 300
+
+    feeds = [r.json for r in await receiver.wait_for(2, "/feeds")]
+    assert [f["event"] for f in feeds] == ["started", "ended"]
+    assert feeds[0]["data"]["feedId"] == feeds[1]["data"]["feedId"]
+
+    async def recorded() -> bool:
+        return len(await api.ok("GET", "/api/v3/media/assets?status=complete")) == 1
+
+    await eventually(recorded, timeout=60)
+    (rec,) = await api.ok("GET", "/api/v3/media/assets?status=complete")
+    assert rec["startTime"] == iso(start)
+    # It covers the late segment, to within the playlist's rounding of durations.
+    stop = datetime.fromisoformat(rec["stopTime"]).timestamp() * 1000
+    assert abs(stop - at) < 50, (rec["stopTime"], iso(at))
+    await asyncio.sleep(0.5)  # nothing more comes: no second broadcast was opened
+    assert len(receiver.at("/feeds")) == 2
+
+
+def publisher_entry(segment: Any, start: int) -> hls.Entry:
+    return hls.Entry(segment.name, segment.duration, program_date_time=start)

@@ -11,10 +11,12 @@ import os
 import time
 from datetime import UTC, datetime
 
+import av
 import pytest
 import standardwebhooks
 
 from mediahooks import receiver, signing
+from mediahooks.events import ImageHook
 from mediahooks.receiver import (
     BadSignature,
     FeedsHook,
@@ -24,6 +26,8 @@ from mediahooks.receiver import (
     MissingHeaders,
     OtherHook,
     Receiver,
+    Rejected,
+    ThumbnailHook,
     TimestampInFuture,
     TimestampTooOld,
     VerificationError,
@@ -317,3 +321,25 @@ def test_later_fields_events_and_types_are_kept_not_refused() -> None:
 def test_what_is_not_a_hook_is_refused(body: bytes) -> None:
     with pytest.raises(MalformedHook):
         parse(body)
+
+
+def test_a_thumbnail_is_a_jpeg_whose_facts_travel_in_headers() -> None:
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 64, 36, "yuvj420p"
+    jpeg = bytes(encoder.encode(av.VideoFrame(64, 36, "yuvj420p"))[0])
+    sent = ImageHook(1725260343575, "feed-1", "dkxfvY/cam", 7, jpeg)
+    headers = sent.headers() | {"X-Millicast-Signature": platform_sign(SECRET, jpeg)}
+    hook = receiver.Receiver(SECRET, platform=True).receive(jpeg, headers).hook
+    assert isinstance(hook, ThumbnailHook) and hook.image == jpeg
+    assert (hook.timestamp, hook.stream_name, hook.feed_id, hook.token_id) == (
+        1725260343575,
+        "cam",
+        "feed-1",
+        7,
+    )
+    # Signed but not a picture, or without the header that says whose it is: not a hook.
+    for body, extra in ((b"GIF89a", {}), (jpeg, {"X-Millicast-Stream-Id": ""})):
+        wrong = sent.headers() | extra | {"X-Millicast-Signature": platform_sign(SECRET, body)}
+        with pytest.raises(Rejected) as refused:
+            receiver.Receiver(SECRET, platform=True).receive(body, wrong)
+        assert refused.value.status == 400, refused.value.reason

@@ -6,7 +6,8 @@ timeline and time them from the playlist.
 - The first file of a stream starts a broadcast (`feeds`/`started`, and a recording when the
   token says so); a file name seen before, or a new init segment, means the publisher
   restarted: a new broadcast. Silence longer than the idle timeout ends it (the sweeper),
-  and so does `EXT-X-ENDLIST`.
+  and so does `EXT-X-ENDLIST`, once every segment that final playlist lists has arrived
+  (publishers upload on several connections at once, so the last segment may come after it).
 - A date farther than `max_clock_skew` from the segment's arrival is the publisher's clock
   gone wrong: the arrival times the segment instead (`timeline.segment_start`), and it is logged.
 """
@@ -18,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,7 @@ from mediahooks.assets import Status
 from mediahooks.clock import iso, now_ms
 from mediahooks.config import Settings
 from mediahooks.media import formats, hls
+from mediahooks.media.hls import Entry
 from mediahooks.storage.uploads import SegmentUploads
 from mediahooks.store import assets, outbox, timelines, tokens
 from mediahooks.store.db import Database
@@ -41,6 +44,9 @@ STREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SEGMENT_KINDS = {".ts": "ts", ".m4s": "fragment", ".mp4": "init"}
 log = logging.getLogger("mediahooks.ingest")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How long a final playlist's segments are waited for in memory; past it, the sweeper's idle
+# timeout has long ended the broadcast anyway.
+_FINAL_WAIT = 600.0
 
 
 class IngestError(Exception):
@@ -57,6 +63,9 @@ class Ingest:
         self.root = settings.data_dir / "timelines"
         self.limit = settings.max_segment_bytes
         self.max_skew_ms = round(settings.max_clock_skew * 1000)
+        # Broadcast id -> (when, the entries of its final playlist whose segments had not yet
+        # arrived). The broadcast ends when the last of them does.
+        self._final: dict[int, tuple[float, dict[str, Entry]]] = {}
 
     async def authorize(
         self, token: str, stream: str, remote: str | None = None, origin: str | None = None
@@ -179,6 +188,7 @@ class Ingest:
                 await timelines.set_init(conn, current.id, str(target), now)
             else:
                 await timelines.add_segment(conn, current.id, filename, str(target), size, now)
+                await self._after_final_playlist(conn, current, filename, now)
         # Once the row is committed: a node that cuts it finds it in the bucket, or waits.
         self.uploads.add(target, size)
 
@@ -194,28 +204,74 @@ class Ingest:
             if current is None:
                 return  # nothing published yet, or already ended: nothing to time
             waiting = await timelines.untimed(conn, current.id)
-            timings = []
-            distrusted: list[tuple[str, int, int]] = []
-            for entry in playlist.entries:
-                name = entry.uri.rsplit("/", 1)[-1].split("?", 1)[0]
-                if name in waiting:
-                    duration = round(entry.duration * 1000)
-                    start, set_aside = segment_start(
-                        entry.program_date_time, waiting[name], duration, self.max_skew_ms
-                    )
-                    timings.append((name, start, duration))
-                    if set_aside and entry.program_date_time is not None:
-                        distrusted.append((name, entry.program_date_time, waiting[name]))
-            if distrusted:
-                _log_distrusted(publisher, stream, distrusted, self.max_skew_ms)
-            await timelines.set_timing(conn, current.id, timings)
+            listed = {_segment_name(entry): entry for entry in playlist.entries}
+            arrived = {name: entry for name, entry in listed.items() if name in waiting}
+            await self._time(conn, current, arrived, waiting)
             await split_long_recordings(conn, current)
             if playlist.ended:
-                await end_broadcast(conn, current, now)
+                missing = await timelines.missing(conn, current.id, listed)
+                if not missing:
+                    await end_broadcast(conn, current, now)
+                    return
+                self._forget_stale_final_playlists()
+                self._final[current.id] = (time.monotonic(), {n: listed[n] for n in missing})
+                log.info(
+                    "stream %r: the final playlist came before %d of its segments; the "
+                    "broadcast ends when they arrive",
+                    stream,
+                    len(missing),
+                )
+
+    async def _time(
+        self,
+        conn: AsyncConnection,
+        broadcast: DbRow,
+        entries: dict[str, Entry],
+        arrivals: dict[str, int],
+    ) -> None:
+        """Time segments from their playlist entries (their arrival stands in for a date that
+        is missing or too far off)."""
+        timings = []
+        distrusted: list[tuple[str, int, int]] = []
+        for name, entry in entries.items():
+            duration = round(entry.duration * 1000)
+            start, set_aside = segment_start(
+                entry.program_date_time, arrivals[name], duration, self.max_skew_ms
+            )
+            timings.append((name, start, duration))
+            if set_aside and entry.program_date_time is not None:
+                distrusted.append((name, entry.program_date_time, arrivals[name]))
+        if distrusted:
+            _log_distrusted(broadcast, distrusted, self.max_skew_ms)
+        await timelines.set_timing(conn, broadcast.id, timings)
+
+    async def _after_final_playlist(
+        self, conn: AsyncConnection, broadcast: DbRow, filename: str, now: int
+    ) -> None:
+        """A segment that its broadcast's final playlist listed before it arrived: time it
+        from that playlist, and end the broadcast when it was the last one missing."""
+        final = self._final.get(broadcast.id)
+        if final is None or filename not in final[1]:
+            return
+        pending = final[1]
+        await self._time(conn, broadcast, {filename: pending.pop(filename)}, {filename: now})
+        if not pending:
+            del self._final[broadcast.id]
+            await split_long_recordings(conn, broadcast)
+            await end_broadcast(conn, broadcast, now)
+
+    def _forget_stale_final_playlists(self) -> None:
+        oldest = time.monotonic() - _FINAL_WAIT
+        for broadcast_id in [b for b, (when, _) in self._final.items() if when < oldest]:
+            del self._final[broadcast_id]
+
+
+def _segment_name(entry: Entry) -> str:
+    return entry.uri.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
 def _log_distrusted(
-    publisher: DbRow, stream: str, distrusted: list[tuple[str, int, int]], max_skew_ms: int
+    broadcast: DbRow, distrusted: list[tuple[str, int, int]], max_skew_ms: int
 ) -> None:
     # One line per playlist, however many segments it times: a publisher with a wrong clock
     # sends one every second.
@@ -224,9 +280,9 @@ def _log_distrusted(
         "stream %r (account %s, token %s): EXT-X-PROGRAM-DATE-TIME of %s is %s but it arrived "
         "at %s, more than MEDIAHOOKS_MAX_CLOCK_SKEW (%g s) apart; %d segment(s) timed by their "
         "arrival instead",
-        stream,
-        publisher.account_id,
-        publisher.id,
+        broadcast.stream_name,
+        broadcast.account_id,
+        broadcast.token_id,
         name,
         # The date came from a datetime, so it fits one (a timestamp of year 1 might not).
         (_EPOCH + timedelta(milliseconds=date)).isoformat(timespec="milliseconds"),

@@ -14,7 +14,9 @@ from mediahooks.receiver.models import (
     MediaData,
     MediaHook,
     OtherHook,
+    ThumbnailHook,
     parse,
+    parse_thumbnail,
 )
 from mediahooks.receiver.verify import (
     DEFAULT_TOLERANCE,
@@ -45,11 +47,13 @@ __all__ = [
     "Receiver",
     "Rejected",
     "StaleTimestamp",
+    "ThumbnailHook",
     "TimestampInFuture",
     "TimestampTooOld",
     "VerificationError",
     "Verified",
     "WebhookApp",
     "parse",
+    "parse_thumbnail",
     "verify",
 ]

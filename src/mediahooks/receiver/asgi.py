@@ -30,8 +30,9 @@ Handler = Callable[[Delivery], Awaitable[object] | object]
 
 log = logging.getLogger("mediahooks.receiver")
 
-# Hooks are small JSON documents (the server caps them at 64 KiB); anything far larger is not one.
-MAX_BODY = 1024 * 1024
+# JSON hooks are small (the server caps them at 64 KiB); a thumbnail is a JPEG at the stream's
+# own resolution, which at 4K can pass a megabyte. Anything far larger is not a hook.
+MAX_BODY = 8 * 1024 * 1024
 
 
 class _TooLarge(Exception):

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mediahooks.receiver.models import Hook, MalformedHook, parse
+from mediahooks.receiver.models import Hook, MalformedHook, is_image, parse, parse_thumbnail
 from mediahooks.receiver.verify import (
     DEFAULT_TOLERANCE,
     Scheme,
@@ -89,7 +89,8 @@ class Receiver:
         except VerificationError as exc:
             raise Rejected(401, f"{type(exc).__name__}: {exc}") from exc
         try:
-            hook = parse(raw)
+            # A `thumbnail` hook is a JPEG whose facts travel in headers; every other is JSON.
+            hook = parse_thumbnail(raw, headers) if is_image(headers) else parse(raw)
         except MalformedHook as exc:
             raise Rejected(400, f"MalformedHook: {exc}") from exc
         return Delivery(hook, raw, verified.scheme, verified.webhook_id, verified.timestamp)

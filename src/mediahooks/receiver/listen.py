@@ -26,10 +26,19 @@ from mediahooks.receiver import command
 from mediahooks.receiver.asgi import MAX_BODY
 from mediahooks.receiver.download import AssetApi, Downloader
 from mediahooks.receiver.handler import Receiver, Rejected
+from mediahooks.receiver.models import ThumbnailHook
 from mediahooks.receiver.notify import Notifier
 from mediahooks.receiver.queue import Queue
 from mediahooks.receiver.verify import DEFAULT_TOLERANCE
-from mediahooks.receiver.work import Actions, Log, Worker, describe, ordering_key, progress_bars
+from mediahooks.receiver.work import (
+    Actions,
+    Log,
+    Worker,
+    describe,
+    ordering_key,
+    progress_bars,
+    save_thumbnail,
+)
 
 # Without a wake-up (a hook arriving), workers look for due retries this often.
 IDLE_POLL = 1.0
@@ -171,6 +180,11 @@ class Listener:
             self.log.line(f"refused a request from {request.remote}: {exc.reason}", "red")
             return web.Response(status=exc.status, text=exc.reason + "\n")
         hook = delivery.hook
+        if isinstance(hook, ThumbnailHook):
+            # A picture is saved as it arrives: nothing further to do, so nothing to queue.
+            path, new = await asyncio.to_thread(save_thumbnail, self.config.download_dir, hook)
+            self.log.line(f"{describe(hook)}: " + (f"saved {path}" if new else "already saved"))
+            return web.Response(status=200, text="saved\n")
         added = await self.queue.add(delivery.key, ordering_key(hook), body, time.time())
         if not added:
             self.log.line(f"{describe(hook)}: duplicate of {delivery.key}, ignored", "dim")

@@ -18,11 +18,14 @@ __all__ = [
     "FeedsData",
     "FeedsHook",
     "Hook",
+    "JsonHook",
     "MalformedHook",
     "MediaData",
     "MediaHook",
     "OtherHook",
+    "ThumbnailHook",
     "parse",
+    "parse_thumbnail",
 ]
 
 
@@ -100,10 +103,29 @@ class OtherHook:
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
 
-Hook = MediaHook | FeedsHook | OtherHook
+@dataclass(frozen=True)
+class ThumbnailHook:
+    """A live stream's picture: the body is the JPEG itself, and what the sender says about it
+    travels in ``X-Millicast-*`` headers (the signature covers the image bytes)."""
+
+    timestamp: int
+    stream_id: str  # accountId/streamName
+    feed_id: str | None
+    token_id: int | None
+    image: bytes = field(repr=False)
+    type: str = "thumbnail"
+    event: str = "thumbnail"
+
+    @property
+    def stream_name(self) -> str:
+        return self.stream_id.partition("/")[2] or self.stream_id
 
 
-def parse(body: bytes | str | Mapping[str, Any]) -> Hook:
+JsonHook = MediaHook | FeedsHook | OtherHook
+Hook = JsonHook | ThumbnailHook
+
+
+def parse(body: bytes | str | Mapping[str, Any]) -> JsonHook:
     """Parse a hook body; raise MalformedHook when it is not a hook envelope, or when a field a
     receiver relies on (``mediaAssetId``, ``feedId``) is missing or of the wrong type."""
     raw = dict(body) if isinstance(body, Mapping) else loads_object(body)
@@ -119,6 +141,45 @@ def parse(body: bytes | str | Mapping[str, Any]) -> Hook:
     if kind == "feeds":
         return FeedsHook(event, timestamp, _feeds(data), raw)
     return OtherHook(kind, event, timestamp, data, raw)
+
+
+_JPEG_START = b"\xff\xd8\xff"
+
+
+def is_image(headers: Mapping[str, str]) -> bool:
+    """Whether a request carries a picture rather than a JSON hook (its Content-Type says)."""
+    kind = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    return kind.split(";")[0].strip().lower().startswith("image/")
+
+
+def parse_thumbnail(body: bytes, headers: Mapping[str, str]) -> ThumbnailHook:
+    """Parse a `thumbnail` hook from its JPEG body and headers; raise MalformedHook when the
+    body is not a JPEG or the timestamp or stream header is missing."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if not body.startswith(_JPEG_START):
+        raise MalformedHook("a thumbnail hook's body must be a JPEG image")
+    stream_id = lowered.get("x-millicast-stream-id", "").strip()
+    if not stream_id:
+        raise MalformedHook("a thumbnail hook needs its X-Millicast-Stream-Id header")
+    timestamp = _header_number(lowered, "x-millicast-timestamp")
+    if timestamp is None:
+        raise MalformedHook("a thumbnail hook needs its X-Millicast-Timestamp header")
+    return ThumbnailHook(
+        timestamp=timestamp,
+        stream_id=stream_id,
+        feed_id=lowered.get("x-millicast-feed-id") or None,
+        token_id=_header_number(lowered, "x-millicast-token-id"),
+        image=bytes(body),
+    )
+
+
+def _header_number(headers: dict[str, str], name: str) -> int | None:
+    value = headers.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise MalformedHook(f"{name} must be a whole number, not {value[:32]!r}")
+    return int(value)
 
 
 _MEDIA_FIELDS = {

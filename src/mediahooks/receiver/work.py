@@ -24,7 +24,14 @@ from rich.text import Text
 
 from mediahooks.receiver import command
 from mediahooks.receiver.download import Downloader, DownloadError, Gone, Plan, safe_name
-from mediahooks.receiver.models import FeedsHook, Hook, MalformedHook, MediaHook, parse
+from mediahooks.receiver.models import (
+    FeedsHook,
+    Hook,
+    MalformedHook,
+    MediaHook,
+    ThumbnailHook,
+    parse,
+)
 from mediahooks.receiver.notify import Notifier, NotifyFailed, message
 from mediahooks.receiver.queue import Job, Queue
 
@@ -69,7 +76,22 @@ def describe(hook: Hook) -> str:
         )
     if isinstance(hook, FeedsHook):
         return f"feeds {hook.event} {hook.data.name or hook.data.stream_id or '?'}"
+    if isinstance(hook, ThumbnailHook):
+        return f"thumbnail {hook.stream_name} ({len(hook.image)} bytes)"
     return f"{hook.type} {hook.event}"
+
+
+def save_thumbnail(download_dir: Path, hook: ThumbnailHook) -> tuple[Path, bool]:
+    """Write a thumbnail hook's picture as ``<stream>/thumbnails/<timestamp>.jpg`` (whole or not
+    at all); the bool says whether it is new (a retried delivery finds it already there)."""
+    path = download_dir / safe_name(hook.stream_name) / "thumbnails" / f"{hook.timestamp}.jpg"
+    if path.exists():
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".jpg.part")
+    partial.write_bytes(hook.image)
+    partial.replace(path)
+    return path, True
 
 
 def ordering_key(hook: Hook) -> str:
@@ -78,6 +100,8 @@ def ordering_key(hook: Hook) -> str:
         return f"media:{hook.data.media_asset_id}"
     if isinstance(hook, FeedsHook):
         return f"feed:{hook.data.feed_id}"
+    if isinstance(hook, ThumbnailHook):
+        return f"thumbnail:{hook.stream_id}"
     return f"{hook.type}:"
 
 

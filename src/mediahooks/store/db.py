@@ -1,8 +1,8 @@
 """The database seam: what the service asks of its database, whichever it is.
 
-`connect` opens SQLite (`store/sqlite.py`: WAL, one connection, commits shared by the
-transactions that overlap) or PostgreSQL (`store/postgres.py`: a pool, NOTIFY to the other
-processes); above this module nothing asks which.
+`store/dialects.connect` opens SQLite (`store/sqlite.py`: WAL, one connection, commits shared by
+the transactions that overlap) or PostgreSQL (`store/postgres.py`: a pool, NOTIFY to the other
+processes); above the seam nothing asks which.
 
 Whoever commits work marks the transaction (`mark_wake`); after the commit every local worker
 of that topic is woken at once, and on PostgreSQL a NOTIFY reaches the workers of other
@@ -89,18 +89,6 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-def connect(url: str, sqlite_synchronous: str = "NORMAL") -> Database:
-    """The database at ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``)."""
-    # Imported here: each dialect builds on this module.
-    if url.startswith("postgresql"):
-        from mediahooks.store.postgres import PostgresDatabase
-
-        return PostgresDatabase(url)
-    from mediahooks.store.sqlite import SqliteDatabase
-
-    return SqliteDatabase(url, sqlite_synchronous)
 
 
 def mark_wake(conn: AsyncConnection, topic: str = DELIVERIES) -> None:

@@ -113,6 +113,15 @@ async def has_segment(conn: AsyncConnection, broadcast_id: int, filename: str) -
     return (await conn.execute(query)).first() is not None
 
 
+async def missing(conn: AsyncConnection, broadcast_id: int, filenames: Iterable[str]) -> set[str]:
+    """Which of ``filenames`` the broadcast has not received."""
+    wanted = set(filenames)
+    query = select(segments.c.filename).where(
+        segments.c.broadcast_id == broadcast_id, segments.c.filename.in_(wanted)
+    )
+    return wanted - {row.filename for row in await conn.execute(query)}
+
+
 async def add_segment(
     conn: AsyncConnection, broadcast_id: int, filename: str, path: str, size: int, now: int
 ) -> None:
