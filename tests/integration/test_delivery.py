@@ -1,6 +1,7 @@
 """Delivery end to end: a real server, a real receiver, both databases.
 
-The retry schedule is 0.2 s gaps (4 attempts in all) and the attempt timeout 2 s, from conftest.
+The retry schedule is 0.2 s gaps (4 attempts in all) and the attempt timeout 2 s, from
+`support.server.settings_for`.
 """
 
 from __future__ import annotations
