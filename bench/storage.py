@@ -14,8 +14,12 @@ per run with PyAV. Each measurement makes one faststart MP4 and its poster:
 The bucket is moto's S3 server on loopback, started here, unless ``--s3-url`` names one (with the
 standard AWS variables set). Runs alternate, after one warm-up each; medians are compared.
 
-Run: ``python bench/storage.py [--seconds 60] [--runs 5] [--s3-url s3://bucket/prefix]``.
-Results are printed and written to bench/results/storage-<timestamp>.json.
+With ``--backlog``, it then runs bench/backlog.py: a worker draining 1,000,000 pending
+deliveries, its peak RSS beside its idle RSS and its deliveries/s beside bench/delivery.py's
+ceiling.
+
+Run: ``python bench/storage.py [--seconds 60] [--runs 5] [--s3-url s3://bucket/prefix]
+[--backlog]``. Results are printed and written to bench/results/storage-<timestamp>.json.
 """
 
 from __future__ import annotations
@@ -147,7 +151,13 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--s3-url", default="")
-    figures = asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--backlog", action="store_true", help="also drain 1,000,000 deliveries")
+    args = parser.parse_args()
+    figures = asyncio.run(main(args))
+    if args.backlog:
+        import backlog
+
+        figures["backlog"] = asyncio.run(backlog.main(backlog.parser().parse_args([])))
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS_DIR / f"storage-{stamp}.json").write_text(json.dumps(figures, indent=2))

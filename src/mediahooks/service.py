@@ -24,6 +24,7 @@ from mediahooks.media import sweeper, thumbnails
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.media.worker import MediaWorker
 from mediahooks.storage import Storage, open_storage
+from mediahooks.storage.profiles import Stores
 from mediahooks.storage.uploads import SegmentUploads
 from mediahooks.store import accounts
 from mediahooks.store.db import Database
@@ -48,7 +49,9 @@ class Service:
         # Live publishers of every door (the API process opens the RTMP and SRT ones:
         # `server.start`).
         self.storage: Storage = open_storage(settings)
-        self.uploads = SegmentUploads(self.storage, settings.storage_spool_bytes)
+        # Each asset's storage: the one above, or its storage profile's bucket.
+        self.stores = Stores(self.db, self.storage, settings.data_dir)
+        self.uploads = SegmentUploads(self.storage, settings.storage_spool_bytes, settings.data_dir)
         self.live = LiveIngest(self.db, settings, self.uploads)
         self.rtmp: RtmpServer | None = None
         self.srt: SrtServer | None = None
@@ -69,6 +72,8 @@ class Service:
         async with self.db.transaction() as conn:
             self.account_id, created = await accounts.ensure(conn, secret)
         if self.uploads.needed:
+            # Segments a previous run took in while the bucket was away go up first.
+            await asyncio.to_thread(self.uploads.recover)
             self.loops.start("uploads", self.uploads.run)
         if dispatch:
             for name, loop in self.db.loops().items():
@@ -76,12 +81,13 @@ class Service:
             self.dispatcher = Dispatcher(self.db, self.settings)
             for name, loop in self.dispatcher.loops().items():
                 self.loops.start(name, loop)
-            self.loops.start("media", MediaWorker(self.db, self.settings, self.storage).run)
+            self.loops.start("media", MediaWorker(self.db, self.settings, self.stores).run)
             self.loops.start(
-                "sweeper", lambda beat: sweeper.run(self.db, self.settings, self.storage, beat)
+                "sweeper", lambda beat: sweeper.run(self.db, self.settings, self.stores, beat)
             )
             self.loops.start(
-                "thumbnails", lambda beat: thumbnails.run(self.db, self.settings, beat)
+                "thumbnails",
+                lambda beat: thumbnails.run(self.db, self.settings, self.storage, beat),
             )
         return created
 

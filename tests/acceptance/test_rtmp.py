@@ -9,7 +9,6 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trustme
@@ -26,6 +25,7 @@ from support.live import (
     ffmpeg,
     probe,
     recorded,
+    rtmp_url,
     segments_of,
     subscribe,
 )
@@ -35,11 +35,6 @@ from support.server import Api, ApiFactory
 from support.waiting import eventually
 
 pytestmark = pytest.mark.slow
-
-
-def rtmp_url(api: Api, stream: str, tok: dict[str, Any], scheme: str = "rtmp") -> str:
-    assert api.service.rtmp is not None
-    return f"{scheme}://127.0.0.1:{api.service.rtmp.port}/v2/pub/{stream}?token={tok['token']}"
 
 
 def gstreamer(url: str, seconds: float) -> list[str]:

@@ -30,11 +30,13 @@ from support.live import (
     feeds_of,
     probe,
     recorded,
+    refusals,
     segments_of,
+    srt_ffmpeg,
+    srt_url,
     subscribe,
 )
 from support.media import fetch, hooks_for, token
-from support.mediakit import lavfi_input
 from support.receiver import Receiver
 from support.server import Api, ApiFactory
 from support.waiting import eventually
@@ -43,25 +45,6 @@ pytestmark = pytest.mark.slow
 
 PASSPHRASE = "correct horse battery"  # printable, spaces refused: see below
 SECRET = "correct-horse-battery"
-
-
-def srt_url(api: Api, streamid: str, passphrase: str | None = None) -> str:
-    """The URL a user types: the streamid percent-encoded whole, as the platform gives it."""
-    assert api.service.srt is not None
-    url = f"srt://127.0.0.1:{api.service.srt.port}?streamid={quote(streamid, safe='')}"
-    if passphrase is not None:
-        url += f"&passphrase={quote(passphrase, safe='')}&pbkeylen=16"
-    return url
-
-
-def ffmpeg(url: str, seconds: float) -> list[str]:
-    """A test picture and tone, x264 with a keyframe a second, no B-frames, AAC, MPEG-TS over
-    SRT."""
-    return [
-        "ffmpeg", "-nostdin", "-loglevel", "error", "-re", *lavfi_input("640x360"),
-        "-t", f"{seconds:g}", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-bf", "0",
-        "-c:a", "aac", "-f", "mpegts", url,
-    ]  # fmt: skip
 
 
 def gstreamer(port: int, streamid: str, seconds: float, passphrase: str | None = None) -> list[str]:
@@ -83,10 +66,6 @@ def gstreamer(port: int, streamid: str, seconds: float, passphrase: str | None =
     ]  # fmt: skip
 
 
-def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-
-
 async def test_two_callers_at_once_ffmpeg_and_gstreamer_a_clip_a_recording_and_feeds(
     api: Api, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -96,7 +75,9 @@ async def test_two_callers_at_once_ffmpeg_and_gstreamer_a_clip_a_recording_and_f
     clipper = await token(api, "left")
     recorder = await token(api, "right", record=True)
     assert api.service.srt is not None
-    left = await Publisher.start(ffmpeg(srt_url(api, f"left?t={srt_token(clipper['token'])}"), 12))
+    left = await Publisher.start(
+        srt_ffmpeg(srt_url(api, f"left?t={srt_token(clipper['token'])}"), 12)
+    )
     right = await Publisher.start(
         gstreamer(api.service.srt.port, f"right?t={recorder['token']}", 12)
     )
@@ -145,8 +126,10 @@ async def test_a_passphrase_token_takes_callers_encrypting_with_it_and_no_others
     assert given["streamId"] == f"enc?t={srt_token(tok['token'])}&e"
     assert given["passphrase"] == SECRET
 
-    wrong = await Publisher.start(ffmpeg(srt_url(api, given["streamId"], "not-the-passphrase"), 3))
-    missing = await Publisher.start(ffmpeg(given["url"], 3))
+    wrong = await Publisher.start(
+        srt_ffmpeg(srt_url(api, given["streamId"], "not-the-passphrase"), 3)
+    )
+    missing = await Publisher.start(srt_ffmpeg(given["url"], 3))
     assert (await wrong.finish(20))[0] != 0
     assert (await missing.finish(20))[0] != 0
 
@@ -157,7 +140,7 @@ async def test_a_passphrase_token_takes_callers_encrypting_with_it_and_no_others
     await eventually(both_logged, timeout=10)
     assert await broadcasts_of(api, "enc") == []
 
-    right = await Publisher.start(ffmpeg(srt_url(api, given["streamId"], SECRET), 4))
+    right = await Publisher.start(srt_ffmpeg(srt_url(api, given["streamId"], SECRET), 4))
     code, err = await right.finish()
     assert code == 0, err
     duration, codecs = await probe(await recorded(api, receiver, tok), tmp_path)
@@ -166,7 +149,7 @@ async def test_a_passphrase_token_takes_callers_encrypting_with_it_and_no_others
     # A passphrase on a token without one is refused too (libsrt enforces both ways).
     plain = await token(api, "plain")
     sid = f"plain?t={plain['token']}"
-    code, _ = await (await Publisher.start(ffmpeg(srt_url(api, sid, SECRET), 3))).finish(20)
+    code, _ = await (await Publisher.start(srt_ffmpeg(srt_url(api, sid, SECRET), 3))).finish(20)
     assert code != 0
     assert await broadcasts_of(api, "plain") == []
 
@@ -183,7 +166,9 @@ async def test_wrong_token_stream_and_streamid_are_refused_with_the_reason(
         "name": f"bad name?t={tok['token']}",
         "malformed": "cam?t=%%%",
     }
-    publishers = {k: await Publisher.start(ffmpeg(srt_url(api, s), 3)) for k, s in attempts.items()}
+    publishers = {
+        k: await Publisher.start(srt_ffmpeg(srt_url(api, s), 3)) for k, s in attempts.items()
+    }
     results = {k: await p.finish(timeout=20) for k, p in publishers.items()}
     assert all(code != 0 for code, _ in results.values()), results
     said = refusals(caplog)
@@ -206,7 +191,7 @@ async def test_a_token_deleted_after_the_copy_was_made_is_refused_by_the_databas
     await api.ok("DELETE", f"/api/publish_token/{tok['id']}")
     assert api.service.known_tokens.get(tok["token"]) is not None  # the copy still has it
     code, _ = await (
-        await Publisher.start(ffmpeg(srt_url(api, f"cam?t={tok['token']}"), 3))
+        await Publisher.start(srt_ffmpeg(srt_url(api, f"cam?t={tok['token']}"), 3))
     ).finish(20)
     assert code != 0
     assert any("unknown publish token" in r and "'cam'" in r for r in refusals(caplog))
@@ -228,7 +213,7 @@ async def test_a_stream_already_live_is_refused_and_the_live_one_goes_on(
     await subscribe(api, receiver)
     tok = await token(api, "cam", record=True)
     url = srt_url(api, f"cam?t={srt_token(tok['token'])}")
-    live = await Publisher.start(ffmpeg(url, 8))
+    live = await Publisher.start(srt_ffmpeg(url, 8))
 
     async def segmented() -> bool:
         return await segments_of(api, "cam") >= 2
@@ -245,7 +230,7 @@ async def test_a_stream_already_live_is_refused_and_the_live_one_goes_on(
         udp.sendto(induction(0x1234), door)
         answer, _ = udp.recvfrom(2048)  # the listener answers the induction, then waits
         assert answer[0] & 0x80 and len(answer) >= 64
-    code, _ = await (await Publisher.start(ffmpeg(url, 3))).finish(timeout=20)
+    code, _ = await (await Publisher.start(srt_ffmpeg(url, 3))).finish(timeout=20)
     assert code != 0
     assert any("already live" in r and "'cam'" in r for r in refusals(caplog))
     assert (await live.finish())[0] == 0
@@ -259,7 +244,7 @@ async def test_three_callers_at_once(api: Api, receiver: Receiver, tmp_path: Pat
     await subscribe(api, receiver)
     toks = {s: await token(api, s, record=True) for s in ("a", "b", "c")}
     callers = [
-        await Publisher.start(ffmpeg(srt_url(api, f"{s}?t={srt_token(t['token'])}"), 5))
+        await Publisher.start(srt_ffmpeg(srt_url(api, f"{s}?t={srt_token(t['token'])}"), 5))
         for s, t in toks.items()
     ]
     results = await asyncio.gather(*(c.finish() for c in callers))
@@ -306,7 +291,7 @@ async def test_a_caller_killed_mid_stream_ends_its_broadcast_with_what_it_sent(
     with everything up to its last keyframe."""
     await subscribe(api, receiver)
     tok = await token(api, "cam", record=True)
-    caller = await Publisher.start(ffmpeg(srt_url(api, f"cam?t={tok['token']}"), 60))
+    caller = await Publisher.start(srt_ffmpeg(srt_url(api, f"cam?t={tok['token']}"), 60))
 
     async def segmented() -> bool:
         return await segments_of(api, "cam") >= 4
@@ -333,14 +318,14 @@ async def test_callers_past_the_publisher_limit_are_refused(
     caplog.set_level(logging.INFO, "mediahooks.srt")
     api = await api_factory(max_publishers=1)
     tok = await token(api, "one", "two")
-    live = await Publisher.start(ffmpeg(srt_url(api, f"one?t={tok['token']}"), 6))
+    live = await Publisher.start(srt_ffmpeg(srt_url(api, f"one?t={tok['token']}"), 6))
 
     async def segmented() -> bool:
         return await segments_of(api, "one") >= 1
 
     await eventually(segmented)
     code, _ = await (
-        await Publisher.start(ffmpeg(srt_url(api, f"two?t={tok['token']}"), 3))
+        await Publisher.start(srt_ffmpeg(srt_url(api, f"two?t={tok['token']}"), 3))
     ).finish(20)
     assert code != 0
     assert any("1 publishers at once" in r and "'two'" in r for r in refusals(caplog))

@@ -1,6 +1,7 @@
-"""Live streams: real publishers (the ffmpeg command line) and the synthetic stream published in
-the background, the webhooks that follow them, and what they leave in the database and in the
-recordings (read back with ffprobe)."""
+"""Live streams: real publishers (the ffmpeg command line over RTMP and SRT, their URLs and the
+refusals they meet) and the synthetic stream published in the background, the webhooks that
+follow them, and what they leave in the database and in the recordings (read back with
+ffprobe)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import pytest
 from sqlalchemy import func, select
 
 from mediahooks.clock import now_ms
@@ -35,6 +38,34 @@ def ffmpeg(url: str, seconds: float, *output: str, video: str = "libx264") -> li
         "ffmpeg", "-nostdin", "-loglevel", "error", "-re", *lavfi_input("640x360"),
         "-t", f"{seconds:g}", *codec, "-c:a", "aac", *output, "-f", "flv", url,
     ]  # fmt: skip
+
+
+def rtmp_url(api: Api, stream: str, tok: dict[str, Any], scheme: str = "rtmp") -> str:
+    assert api.service.rtmp is not None
+    return f"{scheme}://127.0.0.1:{api.service.rtmp.port}/v2/pub/{stream}?token={tok['token']}"
+
+
+def srt_url(api: Api, streamid: str, passphrase: str | None = None) -> str:
+    """The URL a user types: the streamid percent-encoded whole, as the platform gives it."""
+    assert api.service.srt is not None
+    url = f"srt://127.0.0.1:{api.service.srt.port}?streamid={quote(streamid, safe='')}"
+    if passphrase is not None:
+        url += f"&passphrase={quote(passphrase, safe='')}&pbkeylen=16"
+    return url
+
+
+def srt_ffmpeg(url: str, seconds: float) -> list[str]:
+    """A test picture and tone, x264 with a keyframe a second, no B-frames, AAC, MPEG-TS over
+    SRT."""
+    return [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-re", *lavfi_input("640x360"),
+        "-t", f"{seconds:g}", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-bf", "0",
+        "-c:a", "aac", "-f", "mpegts", url,
+    ]  # fmt: skip
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
 
 
 class Publisher:

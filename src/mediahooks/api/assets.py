@@ -25,12 +25,13 @@ from mediahooks.api.auth import Account, ServiceDep
 from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, found, ok
 from mediahooks.api.paging import MAX_ID
+from mediahooks.api.storage_profiles import StorageChoice
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
 from mediahooks.media import clips, files, links, removal, stills
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
-from mediahooks.storage import Storage, ranges
+from mediahooks.storage import Storage, profiles, ranges
 from mediahooks.store import assets as store
 from mediahooks.store import idempotency, keys, timelines
 from mediahooks.store.schema import DbRow
@@ -98,6 +99,7 @@ class ClipBody(Body):
     tokenId: int | None = Field(None, ge=1, le=MAX_ID)
     name: StrictStr | None = Field(None, min_length=1, max_length=256)
     expiration: datetime | None = None
+    storage: StorageChoice | None = None  # a storage profile for the clip's file
 
 
 class Days(Body):
@@ -148,6 +150,8 @@ def storage_json(row: DbRow) -> dict[str, Any]:
     a bucket is (`s3://bucket/prefix/media/...`)."""
     out = dict(STORAGE)
     path = row._mapping.get("file_path")  # a timeline's row has none
+    if row._mapping.get("storage_profile_id"):
+        out["type"] = profiles.TYPE  # the account's own bucket, as the platform says it
     if path and path.startswith("s3://"):
         out["path"] = path
     return out
@@ -228,8 +232,16 @@ async def create_clip(
             ):
                 return ok(seen)
             try:
-                rows = await clips.request(conn, account, clip, now, links)
-            except clips.ClipRefused as exc:
+                given = body.storage
+                profile = await profiles.choose(
+                    conn,
+                    account,
+                    given.profileId if given else None,
+                    given.type if given else None,
+                    overrides=bool(given and given.options),
+                )
+                rows = await clips.request(conn, account, clip, now, links, profile)
+            except (clips.ClipRefused, profiles.ProfileError) as exc:
                 raise ApiError(400, exc.message, {exc.field: [exc.message]}) from exc
             data = [
                 asset_json(r, playback=links(r.broadcast_id, r.start_time, r.stop_time))
@@ -333,7 +345,7 @@ async def delete_one(service: Service, account: str, asset_id: str) -> str | Non
         return "not found"
     if Status(row.status) not in DELETABLE:
         return f"is {row.status}; only complete or error assets can be deleted"
-    await removal.remove(service.db, service.storage, row)
+    await removal.remove(service.db, service.stores, row)
     return None
 
 
@@ -537,8 +549,8 @@ async def _signed_file(
         if not path.exists():  # noqa: ASYNC240
             raise ApiError(404, "This media file is gone.")
         return FileResponse(path, media_type=media_type, filename=name)
-    storage = service.storage
     try:
+        storage = await service.stores.of(row)  # the service's, or the asset's profile's
         size = await storage.size(location)
     except Exception as exc:  # the bucket cannot be reached: nothing the caller did wrong
         raise ApiError(503, "The media store cannot be reached; try again shortly.") from exc

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 
 from mediahooks.api import playlinks, viewing
@@ -32,6 +32,7 @@ from mediahooks.media import playback
 from mediahooks.media.playback import Access, Grant, RangeRefused
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.service import Service
+from mediahooks.storage import segments
 from mediahooks.store import playback as store
 from mediahooks.store import subscribe_tokens, tokens
 
@@ -313,14 +314,26 @@ async def media_file(
             if row is not None and not _covered(grant, row.start_ms, row.duration_ms):
                 raise ApiError(403, "This playback link does not cover this segment.")
             path, live = (row.path, row.ended_at is None) if row else (None, False)
-    # A stat is cheaper than a thread hop; FileResponse would fail on a swept file.
-    if not path or not FilePath(path).is_file():  # noqa: ASYNC240
+    if not path:
         raise ApiError(404, "This segment is gone: it left the timeline.")
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if segments.here(path):
+        response: Response = FileResponse(path, media_type=MEDIA_TYPES[suffix], headers=headers)
+    else:
+        # Another node ingested the stream: the segment comes from the bucket, through here.
+        try:
+            body = await segments.read(service.storage, path)
+        except FileNotFoundError as exc:
+            if live and service.storage.kind != "local":  # its node has not uploaded it yet
+                raise ApiError(503, "This segment is not in the media store yet; retry.") from exc
+            raise ApiError(404, "This segment is gone: it left the timeline.") from exc
+        except Exception as exc:  # the bucket cannot be reached: nothing the viewer did wrong
+            raise ApiError(503, "The media store cannot be reached; try again shortly.") from exc
+        headers["Content-Length"] = str(body.size)
+        response = StreamingResponse(body.chunks, media_type=MEDIA_TYPES[suffix], headers=headers)
     if sid is not None and live:
         _viewers(request).seen((accountId, streamName), sid)
-    return FileResponse(
-        path, media_type=MEDIA_TYPES[suffix], headers={"Cache-Control": "private, max-age=3600"}
-    )
+    return response
 
 
 @play.options("/{rest:path}", summary="CORS preflight")

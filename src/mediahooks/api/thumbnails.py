@@ -88,7 +88,7 @@ async def take_thumbnail(
             f"At most {PER_MINUTE} thumbnails a minute per stream; "
             f"the next one can be asked for in {wait / 1000:.1f} s.",
         )
-    emitted = await thumbnails.take(service.db, broadcast, path)
+    emitted = await thumbnails.take(service.db, service.storage, broadcast, path)
     if emitted is None:
         raise ApiError(409, f"Stream {body.streamName} has no picture to take (no video?).")
     answer = ok(True)

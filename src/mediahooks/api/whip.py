@@ -33,6 +33,7 @@ _STATUS = {
     "live": 409,
     "busy": 503,
     "codec": 400,
+    "spool": 503,
 }
 
 

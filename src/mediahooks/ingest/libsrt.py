@@ -46,6 +46,7 @@ SRT_REJX_OVERLOAD = 1402
 SRT_REJX_FORBIDDEN = 1403
 SRT_REJX_CONFLICT = 1409
 SRT_REJX_NOTSUP_MEDIA = 1415
+SRT_REJX_UNAVAILABLE = 1503
 MAX_STREAMID = 512
 # Where Debian's packages put it: `libsrt1.5-openssl` and `libsrt1.5-gnutls` ship these names.
 _NAMES = ("libsrt.so.1.5", "libsrt-gnutls.so.1.5", "libsrt-openssl.so.1.5", "libsrt.so")

@@ -37,8 +37,9 @@ from mediahooks.store.schema import DbRow
 log = logging.getLogger("mediahooks.ingest")
 
 # token: none, unknown, disabled or expired (401 where the door speaks HTTP); stream: not one the
-# token may publish; access: not from the publisher's address or origin (both 403).
-RefusalKind = Literal["token", "stream", "access", "live", "codec", "busy"]
+# token may publish; access: not from the publisher's address or origin (both 403); spool:
+# this node's spool of segments the bucket has not taken yet is past its bound (503: retry).
+RefusalKind = Literal["token", "stream", "access", "live", "codec", "busy", "spool"]
 # Without a new segment (a long keyframe interval), the broadcast is kept alive this often, well
 # inside the sweeper's idle timeout.
 KEEPALIVE_SECONDS = 2.0
@@ -106,8 +107,11 @@ class LiveIngest:
         """Start a broadcast of ``stream`` fed by the returned session.
 
         Refused("live") when the stream is already live (here, in another process, or over
-        HLS): the live publisher is never kicked. Refused("busy") past the publisher limit.
+        HLS): the live publisher is never kicked. Refused("busy") past the publisher limit,
+        Refused("spool") past the spool's bound.
         """
+        if (refusal := self.uploads.refusal()) is not None:
+            raise Refused("spool", refusal)
         key = (publisher.account_id, stream)
         if key in self._streams:
             raise Refused("live", f"the stream {stream!r} is already live; stop that one first")
@@ -170,6 +174,7 @@ class Session:
         self._fed = False
         self._closing: asyncio.Task[None] | None = None
         self._revoked: str | None = None
+        self._spilled: str | None = None  # the spool went past its bound
         self._indexer = asyncio.create_task(self._index(), name=f"live {stream}")
         self._watcher = asyncio.create_task(self._watch_token(), name=f"token of {stream}")
         self._thread = threading.Thread(
@@ -180,8 +185,8 @@ class Session:
     @property
     def failed(self) -> str | None:
         """Why the media was refused or unreadable, or the token no longer admits the
-        publisher; the door then disconnects it."""
-        return self._revoked or self._remuxer.failed
+        publisher, or the spool is past its bound; the door then disconnects it."""
+        return self._revoked or self._spilled or self._remuxer.failed
 
     async def feed(self, data: bytes) -> None:
         """Container bytes as they arrive; waits while the demuxer is behind."""
@@ -251,6 +256,9 @@ class Session:
 
     async def _add(self, piece: Piece) -> None:
         broadcast_id = self.broadcast.id
+        # Queued for the bucket (its marker on disk) before the row is committed: a crash
+        # between the two cannot leave a segment that never goes up.
+        self.ingest.uploads.add(piece.path, piece.size)
         async with self.ingest.db.transaction() as conn:
             await timelines.add_segment(
                 conn, broadcast_id, piece.filename, str(piece.path), piece.size, now_ms()
@@ -259,8 +267,10 @@ class Session:
                 conn, broadcast_id, [(piece.filename, piece.start_ms, piece.duration_ms)]
             )
             await split_long_recordings(conn, self.broadcast)
-        self.ingest.uploads.add(piece.path, piece.size)
         self.segments += 1
+        if self._spilled is None:
+            # Past the bound, a live publisher is let go too: it reconnects once there is room.
+            self._spilled = self.ingest.uploads.refusal()
         self._fed = False
 
     async def _keep_alive(self) -> None:

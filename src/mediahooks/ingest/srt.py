@@ -60,6 +60,7 @@ _REFUSED = {
     "live": libsrt.SRT_REJX_CONFLICT,
     "busy": libsrt.SRT_REJX_OVERLOAD,
     "codec": libsrt.SRT_REJX_NOTSUP_MEDIA,
+    "spool": libsrt.SRT_REJX_UNAVAILABLE,
 }
 
 
@@ -196,6 +197,8 @@ class SrtServer:
             raise Refused(
                 "live", f"the stream {found.stream!r} is already live; stop that one first"
             )
+        if (refusal := self.live.uploads.refusal()) is not None:
+            raise Refused("spool", refusal)
         if self.live.publishers >= self.live.max_publishers:
             raise Refused(
                 "busy",

@@ -41,7 +41,10 @@ async def request(
     clip: ClipRequest,
     now: int,
     hook_metadata: HookMetadata | None = None,
+    storage_profile_id: str | None = None,
 ) -> list[DbRow]:
+    """One `processing` clip per broadcast the range touches; its file goes to the storage
+    profile ``storage_profile_id`` (None: the service's own storage)."""
     reason = check_range(clip.start_ms, clip.stop_ms, now)
     if reason:
         raise ClipRefused(reason, "startTime" if "startTime" in reason else "stopTime")
@@ -78,6 +81,7 @@ async def request(
                 name=clip.name,
                 expiration=expiration,
                 broadcast_id=piece.broadcast_id,
+                storage_profile_id=storage_profile_id,
             ),
             hook_metadata(piece.broadcast_id, piece.start_ms, piece.stop_ms)
             if hook_metadata

@@ -7,7 +7,8 @@ timeline and time them from the playlist.
   token says so); a file name seen before, or a new init segment, means the publisher
   restarted: a new broadcast. Silence longer than the idle timeout ends it (the sweeper),
   and so does `EXT-X-ENDLIST`, once every segment that final playlist lists has arrived
-  (publishers upload on several connections at once, so the last segment may come after it).
+  (publishers upload on several connections at once, so the last segment may come after it;
+  one that never comes leaves the end to the idle timeout).
 - A date farther than `max_clock_skew` from the segment's arrival is the publisher's clock
   gone wrong: the arrival times the segment instead (`timeline.segment_start`), and it is logged.
 """
@@ -123,10 +124,8 @@ class Ingest:
                 400, "send an HLS playlist (.m3u8), MPEG-TS (.ts) or fMP4 (.mp4, .m4s) files"
             )
         publisher = await self.authorize(token, stream, remote, origin)
-        if self.uploads.full():
-            raise IngestError(
-                503, "the media store cannot be reached and this node's spool is full; retry"
-            )
+        if (refusal := self.uploads.refusal()) is not None:
+            raise IngestError(503, refusal)
         staged = await self._stage(body)
         try:
             if suffix == ".m3u8":
@@ -184,13 +183,14 @@ class Ingest:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(staged, target)
             size = target.stat().st_size
+            # Queued for the bucket (its marker on disk) before the row is committed: a crash
+            # between the two cannot leave a segment that never goes up.
+            self.uploads.add(target, size)
             if kind == "init":
                 await timelines.set_init(conn, current.id, str(target), now)
             else:
                 await timelines.add_segment(conn, current.id, filename, str(target), size, now)
                 await self._after_final_playlist(conn, current, filename, now)
-        # Once the row is committed: a node that cuts it finds it in the bucket, or waits.
-        self.uploads.add(target, size)
 
     async def _playlist(self, publisher: DbRow, stream: str, staged: Path) -> None:
         try:

@@ -142,9 +142,11 @@ async def publish(
                     size = await sender.put(segment.name, segment.data)
                     report = replace(report, bytes=report.bytes + size)
                     continue
-                window.add(segment.name, segment.duration)
                 if realtime:
-                    await _wait_until(window.end_ms())
+                    await _wait_until(window.end_ms() + round(segment.duration * 1000))
+                # Listed once it is being sent: a stop while waiting ends the stream with a
+                # final playlist of what was sent, as ffmpeg's is.
+                window.add(segment.name, segment.duration)
                 size = await sender.put(segment.name, segment.data)
                 size += await sender.put(PLAYLIST_NAME, window.render().encode())
                 report = _with_segment(report, size, window)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mediahooks.assets import Status
 from mediahooks.media.files import files_of
-from mediahooks.storage import Storage
+from mediahooks.storage.profiles import Stores
 from mediahooks.store import assets
 from mediahooks.store.db import Database
 from mediahooks.store.schema import DbRow
@@ -21,11 +21,13 @@ from mediahooks.store.schema import DbRow
 log = logging.getLogger("mediahooks.media")
 
 
-async def remove(db: Database, storage: Storage, asset: DbRow) -> None:
+async def remove(db: Database, stores: Stores, asset: DbRow) -> None:
     if asset.status != Status.DELETING.value:
         async with db.transaction() as conn:
             asset = await assets.transition(conn, asset.id, Status.DELETING)
     try:
+        # The asset's own storage: the service's, or its storage profile's bucket.
+        storage = await stores.of(asset)
         await storage.delete(files_of(asset))
     except Exception as exc:  # the bucket away: the asset stays `deleting`, swept again later
         log.warning("files of asset %s not deleted yet (%s)", asset.id, type(exc).__name__)

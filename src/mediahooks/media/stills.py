@@ -96,13 +96,10 @@ def _keyframe_at(
     return None
 
 
-def segment_thumbnail(path: str, init_path: str | None = None) -> bytes:
+def segment_thumbnail(segment: bytes, init: bytes | None = None) -> bytes:
     """A JPEG of the first keyframe of one timeline segment (an fMP4 fragment is read after
     its init segment)."""
-    if init_path is None:
-        return jpeg(first_picture(path))
-    with open(init_path, "rb") as init, open(path, "rb") as fragment:
-        return jpeg(first_picture(io.BytesIO(init.read() + fragment.read())))
+    return jpeg(first_picture(io.BytesIO((init or b"") + segment)))
 
 
 def test_picture(width: int = 640, height: int = 360) -> bytes:

@@ -18,6 +18,7 @@ from mediahooks.loops import Beat
 from mediahooks.media import removal
 from mediahooks.media.ingest import end_broadcast
 from mediahooks.storage import Storage
+from mediahooks.storage.profiles import Stores
 from mediahooks.storage.uploads import segment_key
 from mediahooks.store import assets, history, timelines
 from mediahooks.store.db import Database
@@ -35,14 +36,14 @@ HISTORY_BATCH = 250
 HISTORY_BATCHES_PER_SWEEP = 20
 
 
-async def sweep(db: Database, settings: Settings, storage: Storage) -> None:
+async def sweep(db: Database, settings: Settings, stores: Stores) -> None:
     now = now_ms()
     await end_idle_broadcasts(db, now - int(settings.idle_timeout * 1000), now)
     async with db.engine.connect() as conn:
         due = await assets.due_for_removal(conn, now)
     for asset in due:
-        await removal.remove(db, storage, asset)
-    await forget_expired_segments(db, now, storage)
+        await removal.remove(db, stores, asset)
+    await forget_expired_segments(db, now, stores.own)
     if settings.history_days:
         await forget_old_history(db, now - int(settings.history_days * DAY_MS))
 
@@ -101,8 +102,8 @@ async def forget_old_history(db: Database, cutoff: int) -> None:
             metrics.HISTORY_FORGOTTEN.labels(kind).inc(forgotten)
 
 
-async def run(db: Database, settings: Settings, storage: Storage, beat: Beat) -> None:
+async def run(db: Database, settings: Settings, stores: Stores, beat: Beat) -> None:
     while True:
-        await sweep(db, settings, storage)
+        await sweep(db, settings, stores)
         beat()
         await asyncio.sleep(settings.sweep_interval)

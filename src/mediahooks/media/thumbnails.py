@@ -17,6 +17,7 @@ from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import stills
+from mediahooks.storage import Storage, segments
 from mediahooks.store import outbox, timelines
 from mediahooks.store import thumbnails as store
 from mediahooks.store.db import Database
@@ -26,14 +27,29 @@ from mediahooks.store.schema import DbRow
 log = logging.getLogger(__name__)
 
 
-async def take(db: Database, broadcast: DbRow, segment_path: str) -> Emitted | None:
+async def take(
+    db: Database, storage: Storage, broadcast: DbRow, segment_path: str
+) -> Emitted | None:
     """Decode one picture of the broadcast and queue its `thumbnail` hook; None when the
-    segment holds no picture to take (an audio-only stream, a file already swept) or the
-    broadcast ended meanwhile."""
+    segment holds no picture to take (an audio-only stream, a file already swept, not in the
+    bucket yet) or the broadcast ended meanwhile. The segment is read through the storage: any
+    node takes the picture of a stream another node ingests."""
     try:
-        jpeg = await asyncio.to_thread(stills.segment_thumbnail, segment_path, broadcast.init_path)
-    except (stills.NoPicture, OSError) as exc:
+        segment = await segments.read_all(storage, segment_path)
+        init_path = broadcast.init_path
+        init = await segments.read_all(storage, init_path) if init_path else None
+        jpeg = await asyncio.to_thread(stills.segment_thumbnail, segment, init)
+    except stills.NoPicture as exc:
         log.info("no thumbnail of %s/%s: %s", broadcast.account_id, broadcast.stream_name, exc)
+        return None
+    except Exception as exc:  # the file swept, or the bucket away: the next picture is due soon
+        log.info(
+            "no thumbnail of %s/%s: its segment cannot be read (%s: %s)",
+            broadcast.account_id,
+            broadcast.stream_name,
+            type(exc).__name__,
+            exc,
+        )
         return None
     hook = events.ImageHook(
         timestamp=now_ms(),
@@ -51,7 +67,7 @@ async def take(db: Database, broadcast: DbRow, segment_path: str) -> Emitted | N
         return await outbox.emit(conn, broadcast.account_id, hook)
 
 
-async def take_due(db: Database, interval_ms: int) -> int:
+async def take_due(db: Database, storage: Storage, interval_ms: int) -> int:
     """One picture of every live stream that is due one; how many were queued."""
     now = now_ms()
     async with db.engine.connect() as conn:
@@ -62,15 +78,15 @@ async def take_due(db: Database, interval_ms: int) -> int:
             if not await store.claim(conn, broadcast.id, now, interval_ms):
                 continue  # another process took this one
             path = await store.newest_segment(conn, broadcast.id)
-        if path and await take(db, broadcast, path):
+        if path and await take(db, storage, broadcast, path):
             taken += 1
     return taken
 
 
-async def run(db: Database, settings: Settings, beat: Beat) -> None:
+async def run(db: Database, settings: Settings, storage: Storage, beat: Beat) -> None:
     interval_ms = int(settings.thumbnail_interval * 1000)
     while True:
-        await take_due(db, interval_ms)
+        await take_due(db, storage, interval_ms)
         beat()
         # A tenth of the interval: a picture is late by at most that much.
         await asyncio.sleep(min(settings.thumbnail_interval / 10, 1.0))

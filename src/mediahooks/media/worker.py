@@ -32,7 +32,8 @@ from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import cutter, files
-from mediahooks.storage import Storage, media_key, poster_of
+from mediahooks.storage import poster_of
+from mediahooks.storage.profiles import Stores
 from mediahooks.storage.uploads import segment_key
 from mediahooks.store import assets, timelines
 from mediahooks.store.db import MEDIA, Database
@@ -58,10 +59,11 @@ def die_with_parent() -> None:
 
 
 class MediaWorker:
-    def __init__(self, db: Database, settings: Settings, storage: Storage) -> None:
+    def __init__(self, db: Database, settings: Settings, stores: Stores) -> None:
         self.db = db
         self.settings = settings
-        self.storage = storage
+        self.stores = stores
+        self.storage = stores.own  # where timeline segments are
         self.owner = f"media-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         db.on_commit_wake(MEDIA, self._wake.set)
@@ -117,9 +119,15 @@ class MediaWorker:
         if broadcast is None or not rows or rows[0].start_ms > asset.start_time + 500:
             await self._fail(asset, GONE)
             return
-        key = media_key(asset.account_id, asset.id)
-        out = self.storage.staging(key)
-        poster = self.storage.staging(poster_of(key))
+        # The clip's own storage: the service's, or the storage profile its request named.
+        try:
+            storage = await self.stores.of(asset)
+        except LookupError as exc:
+            await self._fail(asset, str(exc))
+            return
+        key = self.stores.key(asset)
+        out = storage.staging(key)
+        poster = storage.staging(poster_of(key))
         started = now_ms()
         # Segments another node ingested are fetched next to the cut, and go with the folder.
         scratch_dir: AbstractContextManager[str] = (
@@ -151,8 +159,8 @@ class MediaWorker:
                 await self._fail(asset, str(exc))
                 return
         for still in files.stills_of(key):
-            await self.storage.commit(still, "image/jpeg")
-        location = await self.storage.commit(key, "video/mp4")
+            await storage.commit(still, "image/jpeg")
+        location = await storage.commit(key, "video/mp4")
         async with self.db.transaction() as conn:
             await assets.transition(
                 conn,

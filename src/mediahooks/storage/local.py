@@ -13,6 +13,26 @@ from mediahooks.storage import Body
 CHUNK = 256 * 1024
 
 
+def read_file(path: str, start: int, end: int | None) -> Body:
+    """Bytes ``start`` to ``end`` (exclusive; None: to the end) of a local file;
+    FileNotFoundError when it is not there."""
+    size = os.stat(path).st_size
+    stop = size if end is None else min(end, size)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with open(path, "rb") as file:  # noqa: ASYNC230 (reads go to a thread)
+            file.seek(start)
+            left = stop - start
+            while left > 0:
+                data = await asyncio.to_thread(file.read, min(CHUNK, left))
+                if not data:
+                    return
+                left -= len(data)
+                yield data
+
+    return Body(chunks(), start, stop, size)
+
+
 class LocalStorage:
     kind = "local"
 
@@ -51,21 +71,7 @@ class LocalStorage:
         return None
 
     async def read(self, location: str, start: int, end: int | None) -> Body:
-        size = os.stat(location).st_size
-        stop = size if end is None else min(end, size)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            with open(location, "rb") as file:  # noqa: ASYNC230 (reads go to a thread)
-                file.seek(start)
-                left = stop - start
-                while left > 0:
-                    data = await asyncio.to_thread(file.read, min(CHUNK, left))
-                    if not data:
-                        return
-                    left -= len(data)
-                    yield data
-
-        return Body(chunks(), start, stop, size)
+        return read_file(location, start, end)
 
     async def fetch(self, location: str, dest: Path) -> None:
         await asyncio.to_thread(shutil.copyfile, location, dest)

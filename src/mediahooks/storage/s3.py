@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +34,20 @@ LONGEST_WAIT = 10.0
 CHUNK = 256 * 1024
 
 
+@dataclass(frozen=True)
+class Access:
+    """Where a bucket is and the keys to it; what is None comes from the AWS variables."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+    def config(self) -> dict[str, str]:
+        names = ("endpoint", "region", "access_key_id", "secret_access_key")
+        return {name: value for name in names if (value := getattr(self, name))}
+
+
 def parse_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` → (bucket, "some/prefix")."""
     parts = urlsplit(url)
@@ -44,15 +59,21 @@ def parse_url(url: str) -> tuple[str, str]:
 class S3Storage:
     kind = "s3"
 
-    def __init__(self, url: str, spool: Path, *, proxy: bool = False) -> None:
+    def __init__(
+        self, url: str, spool: Path, *, proxy: bool = False, access: Access | None = None
+    ) -> None:
+        """``access``: how to reach this bucket when not with the standard AWS variables (a
+        storage profile's own endpoint, region and keys)."""
         self.bucket, self.prefix = parse_url(url)
         self.spool = spool
         self.proxy = proxy
         self.base = f"s3://{self.bucket}/" + (f"{self.prefix}/" if self.prefix else "")
-        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        given = access.config() if access else {}
+        endpoint = given.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL", "")
         self.store = S3Store(
             self.bucket,
             prefix=self.prefix or None,
+            config=given or None,  # type: ignore[arg-type]
             # MinIO and moto on a private network speak plain HTTP; AWS is always HTTPS.
             client_options={"allow_http": endpoint.startswith("http://")},
             # The worker retries an upload for as long as the bucket is away; the client's own

@@ -46,6 +46,7 @@ class NewAsset:
     name: str | None = None
     expiration: int | None = None
     broadcast_id: int | None = None
+    storage_profile_id: str | None = None  # None: the service's own storage
 
 
 def hook_data(row: DbRow, metadata: dict[str, Any] | None) -> events.MediaData:
@@ -108,6 +109,7 @@ async def create(
                 metadata="{}",
                 expiration=asset.expiration,
                 broadcast_id=asset.broadcast_id,
+                storage_profile_id=asset.storage_profile_id,
                 created_at=now,
                 updated_at=now,
             )

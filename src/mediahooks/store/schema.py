@@ -148,6 +148,8 @@ media_assets = Table(
     Column("file_size", BigInteger),
     Column("lease_owner", String(64)),
     Column("lease_until", BigInteger),
+    # The storage profile its files are kept in; NULL: the service's own storage.
+    Column("storage_profile_id", String(36)),
 )
 
 publish_tokens = Table(
@@ -249,4 +251,25 @@ server_keys = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# An account's own buckets, which a clip request names by id (the platform's storage profiles).
+storage_profiles = Table(
+    "storage_profiles",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(6), ForeignKey("accounts.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("is_default", Boolean, nullable=False, server_default="0"),
+    Column("type", String(16), nullable=False),  # awsS3: any S3-compatible bucket
+    Column("bucket_name", Text, nullable=False),
+    Column("object_prefix", Text, nullable=False, server_default=""),
+    Column("bucket_region", Text),
+    # Self-hosting's additions: where the bucket is (not AWS) and the keys to reach it (NULL:
+    # the service's own AWS variables).
+    Column("endpoint_url", Text),
+    Column("access_key_id", Text),
+    Column("secret_access_key", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
