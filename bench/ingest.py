@@ -17,8 +17,10 @@ that waited most). A protocol is a parameter (`--protocol rtmp|srt|whip`). SRT's
 each packet for its latency (120 ms by default, the larger of the two sides' settings) before the
 application gets it, in the service and in the baseline alike: that delay is SRT's, not ours. For
 WHIP each sender is an aiortc publisher (`whip_sender.py`) sending the same H.264 without
-re-encoding and a silent Opus track (which the service re-encodes to AAC); a WHIP run measures
-RTMP first, in the same invocation, so the two figures come from the same machine state.
+re-encoding and a silent Opus track (which the service re-encodes to AAC); `whip-vp8` sends the
+same picture encoded once in VP8 (the service keeps VP8 and Opus as they are, in WebM). A WHIP
+run measures RTMP first, in the same invocation, so the two figures come from the same machine
+state.
 
 Capacity (`--capacity`): how many such streams the service takes on this machine while its API
 answers with a p99 under 100 ms. Streams are added in steps (`--steps`, the earlier ones keep
@@ -35,7 +37,8 @@ stream); each side's CPU-bound ceiling is the machine's cores over its CPU per s
 has no API, so that is the figure that compares; the senders share the machine, so a measured
 capacity is lower).
 
-Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt|whip]``, or
+Run: ``python bench/ingest.py [--streams 4] [--seconds 30] [--protocol rtmp|srt|whip|whip-vp8]``,
+or
 ``python bench/ingest.py --capacity [--steps 1,2,4,8,...] [--seconds 15] [--streams 4]``.
 Results are printed and written to bench/results/ingest-<timestamp>.json
 (ingest-capacity-<timestamp>.json).
@@ -59,7 +62,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +92,7 @@ class Protocol:
     port_setting: str  # the MEDIAHOOKS_* variable of the service's port
     transport: int  # socket.SOCK_STREAM or SOCK_DGRAM: which kind of free port to find
     whip: bool = False  # the service's senders are WHIP publishers (the URL is the API's)
+    video: str = "h264"  # what a WHIP sender sends: the H.264 file as is, or it in VP8
 
 
 PROTOCOLS = {
@@ -136,6 +140,7 @@ PROTOCOLS = {
     ),
 }
 # The service's doors other than the one measured stay shut (their default ports may be taken).
+PROTOCOLS["whip-vp8"] = replace(PROTOCOLS["whip"], name="whip-vp8", video="vp8")
 DOOR_SETTINGS = ("MEDIAHOOKS_RTMP_PORT", "MEDIAHOOKS_SRT_PORT")
 
 
@@ -236,9 +241,26 @@ def sender(source: Path, container: str, url: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def whip_sender(source: Path, url: str, token: str) -> subprocess.Popen[bytes]:
+def source_vp8(source: Path) -> Path:
+    """The same picture in VP8 (WebM, video only; a keyframe every 2 s), encoded once: what a
+    browser sends by default."""
+    path = source.with_suffix(".vp8.webm")
+    if not path.exists():
+        print("encoding the VP8 source once...", file=sys.stderr)
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-an", "-c:v", "libvpx",
+             "-deadline", "realtime", "-cpu-used", "8", "-b:v", "2500k", "-g", "60",
+             "-f", "webm", str(path) + ".part"],
+            check=True,
+        )  # fmt: skip
+        os.replace(str(path) + ".part", path)
+    return path
+
+
+def whip_sender(source: Path, url: str, token: str, video: str) -> subprocess.Popen[bytes]:
+    media = source_vp8(source) if video == "vp8" else source_ts(source)
     return subprocess.Popen(
-        [sys.executable, str(BENCH_DIR / "whip_sender.py"), url, token, str(source_ts(source))],
+        [sys.executable, str(BENCH_DIR / "whip_sender.py"), url, token, str(media)],
         stdin=subprocess.DEVNULL,
     )
 
@@ -299,7 +321,7 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
             for name, baseline_port in zip(names, baseline_ports, strict=True):
                 if protocol.whip:
                     whip_url = url + protocol.service_url(port, name, token)
-                    processes.append(whip_sender(source, whip_url, token))
+                    processes.append(whip_sender(source, whip_url, token, protocol.video))
                 else:
                     processes.append(
                         sender(source, protocol.container, protocol.service_url(port, name, token))
@@ -469,7 +491,7 @@ def capacity(protocol: Protocol, steps: list[int], seconds: float, streams: int)
                 for name in names[len(senders) : count]:
                     to = protocol.service_url(port, name, token)
                     if protocol.whip:
-                        senders.append(whip_sender(source, url + to, token))
+                        senders.append(whip_sender(source, url + to, token, protocol.video))
                     else:
                         senders.append(sender(source, protocol.container, to))
                 # The first step waits until the streams hold a whole clip.
@@ -552,8 +574,9 @@ def main() -> None:
     parser.add_argument("--capacity", action="store_true", help="step streams up (see above)")
     parser.add_argument("--steps", default="1,2,4,8,12,16,24,32,40,48,56,64")
     args = parser.parse_args()
-    if args.protocol == "whip":
+    if PROTOCOLS[args.protocol].whip:
         source_ts(source_file())
+        source_vp8(source_file())
     if args.capacity:
         steps = sorted({int(n) for n in args.steps.split(",")})
         found = capacity(PROTOCOLS[args.protocol], steps, args.seconds or 15, args.streams)
@@ -570,7 +593,7 @@ def main() -> None:
         write("ingest-capacity", asdict(found))
         return
     seconds = args.seconds or 30
-    if args.protocol == "whip":
+    if PROTOCOLS[args.protocol].whip:
         report(run(PROTOCOLS["rtmp"], args.streams, seconds))
     report(run(PROTOCOLS[args.protocol], args.streams, seconds))
 

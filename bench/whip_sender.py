@@ -1,7 +1,8 @@
-"""One WHIP publisher for the ingest benchmark: an H.264 file's packets sent as they are (no
-encoding, like OBS's encoder output), looped at real time, and a silent Opus track.
+"""One WHIP publisher for the ingest benchmark: an H.264 (or VP8) file's packets sent as they
+are (no encoding, like OBS's encoder output), looped at real time, and a silent Opus track.
 
-Run: ``python bench/whip_sender.py <whip url> <token> <file.ts>``; it publishes until killed.
+Run: ``python bench/whip_sender.py <whip url> <token> <file.ts|file.webm>``; it publishes
+until killed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ CLOCK = 90_000
 
 
 class PacedVideo(MediaStreamTrack):
-    """H.264 access units (Annex B, as MPEG-TS carries them) sent at their times, the times
+    """H.264 access units (Annex B, as MPEG-TS carries them) or VP8 frames sent at their times,
+    the times
     rising across loops; ``on_sent(n)`` is told when unit ``n`` (counted across loops) goes."""
 
     kind = "video"
@@ -58,25 +60,27 @@ class PacedVideo(MediaStreamTrack):
         return packet
 
 
-def file_units(path: str) -> list[tuple[Fraction, bytes]]:
-    """A file's video packets with their times (s)."""
+def file_units(path: str) -> tuple[str, list[tuple[Fraction, bytes]]]:
+    """A file's video codec, and its video packets with their times (s)."""
     units = []
     with av.open(path) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.size and packet.pts is not None:
                 units.append((packet.pts * packet.time_base, bytes(packet)))
-    return units
+        return stream.codec_context.name, units
 
 
-async def publish(url: str, token: str, video: MediaStreamTrack) -> RTCPeerConnection:
-    """Publish ``video`` (H.264 as it is) and a silent Opus track to the WHIP ``url``."""
+async def publish(
+    url: str, token: str, video: MediaStreamTrack, codec: str = "h264"
+) -> RTCPeerConnection:
+    """Publish ``video`` (H.264 or VP8 as it is) and a silent Opus track to the WHIP ``url``."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     sender = pc.addTransceiver(video, direction="sendonly")
     capabilities = RTCRtpSender.getCapabilities("video")
     assert capabilities is not None
     sender.setCodecPreferences(
-        [c for c in capabilities.codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
+        [c for c in capabilities.codecs if c.mimeType.lower() in (f"video/{codec}", "video/rtx")]
     )
     pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
     ice.restrict(pc, ["127.0.0.1"], None)
@@ -94,7 +98,8 @@ async def publish(url: str, token: str, video: MediaStreamTrack) -> RTCPeerConne
 
 
 async def main(url: str, token: str, path: str) -> None:
-    pc = await publish(url, token, PacedVideo(file_units(path)))
+    codec, units = file_units(path)  # the decoder's name: "h264" or "vp8"
+    pc = await publish(url, token, PacedVideo(units), codec)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()

@@ -4,15 +4,13 @@ Both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import expect
 
 from mediahooks.clock import iso
-from support.browser import chromium, new_tab, sign_in
+from support.browser import WEBRTC, chromium, new_tab, sign_in, studio
 from support.live import BOTH, coverage, feeds_of, probe, recorded, subscribe
 from support.media import hooks_for, token
 from support.receiver import Receiver
@@ -21,55 +19,6 @@ from support.waiting import eventually
 from support.whipkit import KEYFRAMES, start, whip_url
 
 pytestmark = pytest.mark.slow
-
-# Fake media devices, no permission prompt, and host candidates on loopback (Chromium leaves
-# them out otherwise, and would hide the others behind mDNS names).
-WEBRTC = (
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-)
-
-PAGE = """<!doctype html>
-<meta charset="utf-8"><title>studio</title>
-<script src="{api}/static/whip.js"></script>
-<script>
-window.goLive = async ([endpoint, token]) => {{
-  const media = await navigator.mediaDevices.getUserMedia(
-    {{video: {{width: 640, height: 360, frameRate: 30}}, audio: true}});
-  const live = await mediahooksWhip.publish(endpoint, token, media);
-  window.lives.push(live);
-  return live.location;
-}};
-window.lives = [];
-window.camerasOff = () => window.lives.forEach(
-  (live) => live.pc.getSenders().forEach((s) => s.track.stop()));
-</script>
-"""
-
-
-async def studio(api_url: str) -> AsyncGenerator[str]:
-    """A page on another origin (another port) that publishes to ``api_url``."""
-    app = web.Application()
-
-    async def page(_: web.Request) -> web.Response:
-        return web.Response(text=PAGE.format(api=api_url), content_type="text/html")
-
-    async def no_icon(_: web.Request) -> web.Response:
-        return web.Response(status=204)
-
-    app.router.add_get("/", page)
-    app.router.add_get("/favicon.ico", no_icon)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
 
 
 SECONDS = 30  # how long the tab publishes

@@ -15,7 +15,7 @@ import pytest
 
 from mediahooks.clock import iso, now_ms
 from mediahooks.media import hls, publisher, synthetic
-from support.media import SMALL, clip, fetch, push, token
+from support.media import SMALL, clip, fetch, link, push, token
 from support.receiver import Receiver
 from support.server import Api, ApiFactory
 from support.waiting import eventually
@@ -41,11 +41,6 @@ async def live(api: Api, tok: dict[str, Any], stream: str, history: int, seconds
 async def stop(task: Any) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-async def link(api: Api, stream: str, **body: Any) -> str:
-    data = await api.ok("POST", "/api/v3/playback/link", {"streamName": stream, **body})
-    return str(data["playbackUrl"])
 
 
 async def playlist(url: str, headers: dict[str, str] | None = None) -> hls.Playlist:

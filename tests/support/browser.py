@@ -1,4 +1,5 @@
-"""A real headless Chromium driven by Playwright, for the dashboard's tests.
+"""A real headless Chromium driven by Playwright, for the dashboard's tests, and the page of
+another origin from which the WHIP tests' tab publishes (`studio`).
 
 Chromium is Debian's package (`/usr/bin/chromium`, or MEDIAHOOKS_TEST_CHROMIUM); Playwright
 never downloads a browser of its own. A missing Chromium fails the tests that need it.
@@ -7,12 +8,13 @@ never downloads a browser of its own. A missing Chromium fails the tests that ne
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from mediahooks.clock import now_ms
@@ -99,3 +101,54 @@ async def caught_up(tab: Tab, stream: str, seconds: int) -> None:
         return hi - lo >= seconds * 1000 and now_ms() - hi < 3000
 
     await eventually(ready, timeout=60)
+
+
+# Fake media devices, no permission prompt, and host candidates on loopback (Chromium leaves
+# them out otherwise, and would hide the others behind mDNS names).
+WEBRTC = (
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+)
+
+
+PAGE = """<!doctype html>
+<meta charset="utf-8"><title>studio</title>
+<script src="{api}/static/whip.js"></script>
+<script>
+window.goLive = async ([endpoint, token]) => {{
+  const media = await navigator.mediaDevices.getUserMedia(
+    {{video: {{width: 640, height: 360, frameRate: 30}}, audio: true}});
+  const live = await mediahooksWhip.publish(endpoint, token, media);
+  window.lives.push(live);
+  return live.location;
+}};
+window.lives = [];
+window.camerasOff = () => window.lives.forEach(
+  (live) => live.pc.getSenders().forEach((s) => s.track.stop()));
+</script>
+"""
+
+
+async def studio(api_url: str) -> AsyncGenerator[str]:
+    """A page on another origin (another port) that publishes to ``api_url``."""
+    app = web.Application()
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=PAGE.format(api=api_url), content_type="text/html")
+
+    async def no_icon(_: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app.router.add_get("/", page)
+    app.router.add_get("/favicon.ico", no_icon)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        await runner.cleanup()

@@ -10,8 +10,9 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import av
 import pytest
 from sqlalchemy import func, select
 
@@ -191,3 +192,53 @@ async def live_stream(
 async def stop(task: asyncio.Task[Any]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+WEBM = {"video:vp8", "audio:opus"}
+
+
+async def ffprobe(asset: dict[str, Any], directory: Path) -> tuple[str, float, set[str]]:
+    """Download the asset; ffprobe's container name, duration and streams."""
+    status, body, headers = await fetch(asset["download"]["downloadUrl"])
+    assert status == 200
+    path = directory / Path(urlsplit(asset["download"]["downloadUrl"]).path).name
+    path.write_bytes(body)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries",
+         "stream=codec_type,codec_name:format=duration,format_name", "-of", "json", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    found = json.loads(out)
+    codecs = {f"{s['codec_type']}:{s['codec_name']}" for s in found["streams"]}
+    assert headers["Content-Type"] == ("video/webm" if "webm" in path.name else "video/mp4")
+    return found["format"]["format_name"], float(found["format"]["duration"]), codecs
+
+
+def extents(path: Path) -> dict[str, tuple[float, float]]:
+    """Where each track's packets start and end (s), read with PyAV."""
+    found: dict[str, tuple[float, float]] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is None or packet.time_base is None:
+                continue
+            at = float(packet.pts * packet.time_base)
+            lo, hi = found.get(packet.stream.type, (at, at))
+            found[packet.stream.type] = (min(lo, at), max(hi, at))
+    return found
+
+
+async def spans(api: Api, stream: str) -> list[tuple[str, int, int]]:
+    """Each broadcast of the stream, in order: its kind and the range its segments cover."""
+    query = (
+        select(
+            broadcasts.c.kind,
+            func.min(segments.c.start_ms),
+            func.max(segments.c.start_ms + segments.c.duration_ms),
+        )
+        .select_from(segments.join(broadcasts))
+        .where(broadcasts.c.stream_name == stream)
+        .group_by(broadcasts.c.id, broadcasts.c.kind)
+        .order_by(broadcasts.c.id)
+    )
+    async with api.service.db.engine.connect() as conn:
+        return [(kind, int(lo), int(hi)) for kind, lo, hi in (await conn.execute(query)).all()]

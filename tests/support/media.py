@@ -83,3 +83,8 @@ async def put(api: Api, path: str, data: bytes, tok: str | None) -> tuple[int, A
         s.put(f"{api.url}/ingest/{path}", data=data, headers=headers) as resp,
     ):
         return resp.status, await resp.json(content_type=None) if resp.status >= 400 else None
+
+
+async def link(api: Api, stream: str, **body: Any) -> str:
+    data = await api.ok("POST", "/api/v3/playback/link", {"streamName": stream, **body})
+    return str(data["playbackUrl"])

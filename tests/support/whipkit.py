@@ -1,6 +1,6 @@
-"""A WHIP publisher made with aiortc: a test card (H.264, encoded by aiortc's x264 encoder)
-and a tone (Opus), host candidates on 127.0.0.1 only; and the test server the WHIP tests
-publish to."""
+"""A WHIP publisher made with aiortc: a test card (H.264, encoded by aiortc's x264 encoder, or
+VP8 by its libvpx one) and a tone (Opus), host candidates on 127.0.0.1 only; and the test
+server the WHIP tests publish to."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class WhipClient:
     """One publisher: `publish` posts the offer, `delete` ends the session, `drop` vanishes
     without a word (a killed browser)."""
 
-    def __init__(self, url: str, audio: bool = True) -> None:
+    def __init__(self, url: str, audio: bool = True, codec: str = "h264") -> None:
         self.url = url
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.location: str | None = None
@@ -72,7 +72,11 @@ class WhipClient:
         capabilities = RTCRtpSender.getCapabilities("video")
         assert capabilities is not None
         video.setCodecPreferences(
-            [c for c in capabilities.codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
+            [
+                c
+                for c in capabilities.codecs
+                if c.mimeType.lower() in (f"video/{codec}", "video/rtx")
+            ]
         )
         if audio:
             self.pc.addTransceiver(Tone(), direction="sendonly")

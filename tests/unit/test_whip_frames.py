@@ -116,9 +116,11 @@ a=fmtp:102 packetization-mode=1;profile-level-id=42e01f
 def test_offers() -> None:
     offer = read_offer(OFFER)
     assert offer.video and offer.audio
+    assert offer.codec == "h264"  # preferred over the VP8 offered first: MP4 clips
     assert not read_offer(OFFER.split("m=audio")[0] + "m=video" + OFFER.split("m=video")[1]).audio
-    with pytest.raises(ValueError, match=r"send H\.264"):
-        read_offer(OFFER.replace("H264", "VP9"))
+    assert read_offer(OFFER.replace("H264", "VP9")).codec == "vp8"  # WebM clips
+    with pytest.raises(ValueError, match=r"send H\.264 \(packetization-mode 1\) or VP8"):
+        read_offer(OFFER.replace("H264", "VP9").replace("VP8", "AV1"))
     with pytest.raises(ValueError, match="send Opus"):
         read_offer(OFFER.replace("opus", "PCMU"))
     with pytest.raises(ValueError, match="no video"):

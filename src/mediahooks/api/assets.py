@@ -1,5 +1,6 @@
 """`/api/v3/media/assets` and `/api/v3/account/media/expiration`: clips, recordings, their files,
-and how long they are kept. `/media/<id>.mp4?expires=..&sig=..` serves the signed downloads."""
+and how long they are kept. `/media/<id>.mp4?expires=..&sig=..` (`.webm` for a WebM clip) serves
+the signed downloads."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from mediahooks.api.paging import MAX_ID
 from mediahooks.api.storage_profiles import StorageChoice
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.clock import from_iso, iso, now_ms
-from mediahooks.media import clips, files, links, removal, stills
+from mediahooks.media import clips, containers, files, links, removal, stills
 from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
 from mediahooks.service import Service
 from mediahooks.storage import Storage, profiles, ranges
@@ -194,8 +195,9 @@ def signed_links(service: Service, base_url: str, row: DbRow, key: bytes) -> dic
     expires = now_ms() + int(service.settings.download_ttl * 1000)
     query = f"expires={expires}&sig={links.signature(key, row.id, expires)}"
     base = base_url.rstrip("/")
+    extension = containers.of_asset(json.loads(row.metadata)).name
     return {
-        "downloadUrl": f"{base}/media/{row.id}.mp4?{query}",
+        "downloadUrl": f"{base}/media/{row.id}.{extension}?{query}",
         "downloadExpiresOn": iso(expires),
         "posterUrl": f"{base}/media/{row.id}.jpg?{query}",
     }
@@ -512,13 +514,13 @@ async def download_still(
 @downloads.get("/media/{mediaAssetId}.{ext}", summary="Download a file through a signed link")
 async def download(
     mediaAssetId: AssetId,
-    ext: Literal["mp4", "jpg"],
+    ext: Literal["mp4", "webm", "jpg"],
     service: ServiceDep,
     expires: Annotated[int, Query(ge=0, le=MAX_ID)],
     sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$", description="64 lowercase hex.")],
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
-    index = 0 if ext == "mp4" else 1
+    index = 1 if ext == "jpg" else 0
     return await _signed_file(service, mediaAssetId, expires, sig, index, ext, range_header)
 
 
@@ -541,7 +543,9 @@ async def _signed_file(
     if row is None or row.status != Status.COMPLETE.value or not row.file_path:
         raise ApiError(404, "This media file is gone.")
     location = files.files_of(row)[index]
-    media_type = "video/mp4" if ext == "mp4" else "image/jpeg"
+    if index == 0 and containers.of_asset(json.loads(row.metadata)).name != ext:
+        raise ApiError(404, f"This media file is not {ext.upper()}: take the link the asset gives.")
+    media_type = containers.FORMATS[ext].media_type if index == 0 else "image/jpeg"
     name = f"{row.id}.{ext}" if index < 2 else f"{row.id}.{index - 1}.{ext}"
     if not location.startswith("s3://"):
         path = PathLib(location)

@@ -28,7 +28,7 @@ from mediahooks.api import playlinks, viewing
 from mediahooks.api.envelope import ApiError, fail, on_validation_error
 from mediahooks.api.paging import MAX_ID
 from mediahooks.clock import now_ms
-from mediahooks.media import playback
+from mediahooks.media import containers, playback
 from mediahooks.media.playback import Access, Grant, RangeRefused
 from mediahooks.media.viewer_hooks import ViewerHooks
 from mediahooks.service import Service
@@ -212,6 +212,7 @@ async def live(
     if latest is None or not newest:
         state = "has not started" if latest is None or latest.ended_at is None else "has ended"
         raise ApiError(404, f"The stream {streamName!r} {state}: nothing to play yet.")
+    _playable(latest)
     query = grant.query(await playlinks.key(service))
     if latest.ended_at is None:
         session = playback.session_id(
@@ -230,6 +231,17 @@ async def live(
         service.settings.live_window,
     )
     return _playlist(text)
+
+
+def _playable(broadcast: Any) -> None:
+    """HLS carries MPEG-TS and fMP4 timelines only: a WebM one (VP8 published over WHIP)
+    answers 409 rather than a playlist no player could play."""
+    if not containers.timeline(broadcast.kind).hls:
+        raise ApiError(
+            409,
+            f"Broadcast {broadcast.id} is VP8 in WebM (published from a browser over WHIP), "
+            "which HLS cannot carry: request a clip (a WebM file) instead, or publish H.264.",
+        )
 
 
 @play.get("/range.m3u8", summary="A VOD playlist of a past range")
@@ -279,6 +291,7 @@ async def range_playlist(
             {"broadcast": [f"one of {ids}"]},
         )
     ((broadcast_id, overlapping),) = found.items()
+    _playable(rows[broadcast_id])
     segments = playback.range_segments(overlapping, start_ms, stop_ms)
     query = grant.query(await playlinks.key(service))
     fmp4 = rows[broadcast_id].kind == "fmp4"

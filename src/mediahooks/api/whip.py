@@ -3,12 +3,11 @@
 `POST /api/whip/<stream>` with the publisher's SDP offer (`Content-Type: application/sdp`) and
 the publish token (`Authorization: Bearer <token>` or `?auth=<token>`) answers `201` with the
 SDP answer, the session's `Location` and `ETag`, and `Link` headers for the configured STUN/TURN
-servers. `DELETE` on the session ends the broadcast. Trickle ICE and ICE restarts are not
-supported: `PATCH` answers 405, as the RFC asks of such a server (all candidates are in the
-offer and the answer). Browsers publish from other origins: every answer carries CORS headers;
-a token whose `allowedOrigins` is not empty refuses publishing from any other origin
-(`admission`, as every door).
-"""
+servers. `DELETE` on the session ends the broadcast, on whichever API process it lands. Trickle
+ICE and ICE restarts are not supported: `PATCH` answers 405, as the RFC asks of such a server
+(all candidates are in the offer and the answer). Browsers publish from other origins: every
+answer carries CORS headers; a token whose `allowedOrigins` is not empty refuses publishing
+from any other origin (`admission`, as every door)."""
 
 from __future__ import annotations
 
@@ -176,12 +175,14 @@ async def _publish(request: Request, stream: str) -> Response:
 
 @router.delete("/{stream}/{resource}", status_code=200, response_class=Response)
 async def stop(request: Request, stream: str, resource: str) -> Response:
-    """End the WHIP session and its broadcast."""
+    """End the WHIP session and its broadcast, whichever API process receives it."""
     try:
         session = _session(request, stream, resource)
     except ApiError as exc:
-        return _refusal(request, exc)
-    await session.end("the publisher deleted the session")
+        if not await _whip(request).stop_elsewhere(stream, resource):
+            return _refusal(request, exc)
+    else:
+        await session.end("the publisher deleted the session")
     return _cors(request, Response(status_code=200))
 
 

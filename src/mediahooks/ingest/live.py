@@ -1,10 +1,11 @@
-"""The one live path into the timeline for packet-stream doors (RTMP, SRT).
+"""The one live path into the timeline for packet-stream doors (RTMP, SRT, WHIP).
 
 A door authenticates its publisher (`authorize`), opens a `Session` for the stream
 (`LiveIngest.open`: the broadcast starts, `feeds`/`started`, a recording when the token records)
-and feeds it the publisher's container bytes (FLV or MPEG-TS) as they arrive. A thread demuxes
-them and writes MPEG-TS segments cut at keyframes (`remux`); each is indexed here exactly as an
-HLS segment is (same directory layout, `timelines.add_segment` and timing), so clips,
+and feeds it the publisher's container bytes (FLV or MPEG-TS, or live WebM) as they arrive. A
+thread demuxes them and writes MPEG-TS segments cut at keyframes (`remux`), or splits WebM into
+its header and segments of clusters (`webm_pieces`); each is indexed here exactly as an HLS
+segment is (same directory layout, `timelines.add_segment` and timing), so clips,
 recordings, `feeds` hooks and expiry work the same whatever door the media came in by.
 `Session.close` (the publisher left, failed or was refused) writes the last segment and ends
 the broadcast.
@@ -22,6 +23,7 @@ from mediahooks import admission
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.ingest.remux import Container, Piece, Pipe, Remuxer
+from mediahooks.ingest.webm_pieces import WebmSplitter
 from mediahooks.media.ingest import (
     STREAM_NAME,
     end_broadcast,
@@ -130,7 +132,8 @@ class LiveIngest:
                             "live", f"the stream {stream!r} is already live; stop that one first"
                         )
                     await end_broadcast(conn, current, now)  # a publisher long gone
-                broadcast = await start_broadcast(conn, publisher, stream, "ts", now)
+                kind = "webm" if container == "webm" else "ts"  # what the thread writes
+                broadcast = await start_broadcast(conn, publisher, stream, kind, now)
         except BaseException:
             self._streams.discard(key)
             raise
@@ -170,7 +173,11 @@ class Session:
         self._pipe = Pipe(self._loop)
         self._pieces: asyncio.Queue[Piece | None] = asyncio.Queue()
         directory = ingest.root / publisher.account_id / stream / str(broadcast.id)
-        self._remuxer = Remuxer(self._pipe, container, directory, self._deliver)
+        self._remuxer: Remuxer | WebmSplitter = (
+            WebmSplitter(self._pipe, directory, self._deliver)
+            if container == "webm"
+            else Remuxer(self._pipe, container, directory, self._deliver)
+        )
         self._fed = False
         self._closing: asyncio.Task[None] | None = None
         self._revoked: str | None = None
@@ -223,11 +230,14 @@ class Session:
             try:
                 async with self.ingest.db.engine.connect() as conn:
                     row = await tokens.get(conn, publisher.account_id, publisher.id)
+                    stop = await timelines.stop_requested(conn, self.broadcast.id)
             except Exception as exc:
                 if not is_outage(exc):
                     log.exception("live: the token of %s could not be read", self.stream)
                 continue  # the database is away: the publisher goes on meanwhile
-            if row is None:
+            if stop:  # another process was asked to end it (a WHIP DELETE there)
+                self._revoked = "the publisher ended the session"
+            elif row is None:
                 self._revoked = "the publish token was deleted"
             else:
                 refusal = admission.standing(tokens.rules(row), now_ms())
@@ -259,6 +269,10 @@ class Session:
         # Queued for the bucket (its marker on disk) before the row is committed: a crash
         # between the two cannot leave a segment that never goes up.
         self.ingest.uploads.add(piece.path, piece.size)
+        if piece.init:  # a WebM timeline's header
+            async with self.ingest.db.transaction() as conn:
+                await timelines.set_init(conn, broadcast_id, str(piece.path), now_ms())
+            return
         async with self.ingest.db.transaction() as conn:
             await timelines.add_segment(
                 conn, broadcast_id, piece.filename, str(piece.path), piece.size, now_ms()

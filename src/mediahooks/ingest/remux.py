@@ -30,7 +30,9 @@ from mediahooks.ingest.timing import TARGET_SECONDS, Arrivals, Cuts, WallClock
 
 log = logging.getLogger("mediahooks.ingest")
 
-Container = Literal["flv", "mpegts"]
+# What a door feeds the live path: FLV or MPEG-TS are remuxed here; live WebM is split
+# (`webm_pieces`).
+Container = Literal["flv", "mpegts", "webm"]
 Packet: TypeAlias = "_AvPacket[Stream]"
 
 # Codecs a segment may carry: what HLS players, the cutter's MP4 and browsers all take.
@@ -56,6 +58,7 @@ class Piece:
     size: int
     start_ms: int
     duration_ms: int
+    init: bool = False  # the broadcast's init segment (WebM's header), not media
 
 
 class Pipe:

@@ -1,11 +1,12 @@
-"""Encoded video frames out of an aiortc receiver, never decoded, with their losses known.
+"""Encoded frames out of an aiortc receiver, never decoded, with their losses known.
 
 aiortc reassembles RTP into frames (`JitterBuffer`) and hands each to a decoder thread. A WHIP
-publisher's H.264 is passed through instead: `tap` swaps the receiver's buffer for one that
-tells, with every frame, the RTP sequence numbers it spans, and its decoder queue for a sink
-that gets the encoded frames. A frame that does not follow its predecessor packet for packet
-comes after a loss: it and everything up to the next keyframe are dropped (`Continuity`), so a
-loss is a gap in the timeline, never a broken picture in a segment.
+publisher's H.264 or VP8 (and, with VP8, its Opus) is passed through instead: `tap` swaps the
+receiver's buffer for one that tells, with every frame, the RTP sequence numbers it spans,
+and its decoder queue for a sink that gets the encoded frames. A frame that does not follow
+its predecessor packet for packet comes after a loss: it and everything up to the next keyframe
+are dropped (`Continuity`), so a loss is a gap in the timeline, never a broken picture in a
+segment.
 
 The receiver's attribute names are aiortc's private ones, checked at `tap` so that an aiortc
 that renamed them fails loudly at the first publisher, not silently.
@@ -132,7 +133,7 @@ class _Sink:
     thread (started later, with whatever queue the receiver then has) waits on the original
     queue, where only the end (None) is put: aiortc joins the thread when the receiver stops."""
 
-    def __init__(self, original: queue.Queue[Any], on_frame: Callable[[Frame | None], None]):
+    def __init__(self, original: queue.Queue[Any], on_frame: Callable[[Any], None]):
         self._original = original
         self._on_frame = on_frame
 
@@ -145,19 +146,20 @@ class _Sink:
             self._on_frame(None)
             return
         _codec, frame = task
-        if isinstance(frame, Frame):
-            self._on_frame(frame)
+        self._on_frame(frame)
 
 
-def tap(receiver: RTCRtpReceiver, on_frame: Callable[[Frame | None], None]) -> None:
-    """Route ``receiver``'s encoded video frames to ``on_frame`` (None: the track ended).
+def tap(receiver: RTCRtpReceiver, on_frame: Callable[[Any], None], video: bool = True) -> None:
+    """Route ``receiver``'s encoded frames to ``on_frame`` (None: the track ended): `Frame`s
+    for video; for audio (Opus packets) aiortc's own `JitterFrame`s, from its own buffer.
 
     Call before media flows (right after the remote description is set)."""
     buffer = getattr(receiver, _BUFFER, None)
     original = getattr(receiver, _QUEUE, None)
     if not isinstance(buffer, JitterBuffer) or not isinstance(original, queue.Queue):
         raise RuntimeError("this aiortc's receiver has no jitter buffer or decoder queue to tap")
-    setattr(receiver, _BUFFER, SpanningJitterBuffer(capacity=buffer.capacity, is_video=True))
+    if video:
+        setattr(receiver, _BUFFER, SpanningJitterBuffer(capacity=buffer.capacity, is_video=True))
     setattr(receiver, _QUEUE, _Sink(original, on_frame))
 
 
@@ -172,15 +174,21 @@ def nal_types(data: bytes) -> list[int]:
 
 
 def is_keyframe(data: bytes) -> bool:
-    """An access unit a decoder can start from: parameter sets and an IDR slice."""
+    """An H.264 access unit a decoder can start from: parameter sets and an IDR slice."""
     types = nal_types(data)
-    return _NAL_IDR in types and _NAL_SPS in types and _NAL_PPS in types
+    return (
+        data.startswith(b"\x00\x00")
+        and _NAL_IDR in types
+        and _NAL_SPS in types
+        and _NAL_PPS in types
+    )
 
 
 class Continuity:
     """Which frames may go into a segment: from a keyframe on, while none is missing."""
 
-    def __init__(self) -> None:
+    def __init__(self, keyframe: Callable[[bytes], bool] = is_keyframe) -> None:
+        self._keyframe = keyframe
         self._last: int | None = None
         self._usable = False
         self.gaps = 0
@@ -192,6 +200,6 @@ class Continuity:
         if not follows and self._usable:
             self.gaps += 1
             self._usable = False
-        if not self._usable and is_keyframe(frame.data) and frame.data.startswith(b"\x00\x00"):
+        if not self._usable and self._keyframe(frame.data):
             self._usable = True
         return self._usable

@@ -1,13 +1,17 @@
 """WebRTC publishing (WHIP, RFC 9725): a publisher's offer in, a broadcast on the live path.
 
-`WhipIngest.publish` checks the offer (H.264 video, Opus audio if any), opens the live
-`Session` (so a stream already live is refused before any media is negotiated), answers with
-host candidates on the configured addresses (`ice.restrict`) and then receives: H.264 access
-units pass through untouched (`rtp_frames.tap`), Opus is decoded by aiortc and re-encoded to
-AAC, both muxed to MPEG-TS (`rtp_mux`) and fed to the session like RTMP's FLV. A keyframe is
-asked for (PLI) every `keyframe_interval` so timelines have places to cut, and at once after a
-loss. The broadcast ends at `end` (the publisher's DELETE), when ICE fails or closes, or when
-no video came for the idle timeout.
+`WhipIngest.publish` checks the offer (H.264 or VP8 video, H.264 preferred; Opus audio if
+any), answers with host candidates on the configured addresses (`ice.restrict`), opens the live
+`Session` and then receives. H.264 access units pass through untouched (`rtp_frames.tap`), Opus
+is decoded by aiortc and re-encoded to AAC, both muxed to MPEG-TS (`rtp_mux`) and fed to the
+session like RTMP's FLV: an MP4 timeline. VP8 frames and Opus packets both pass through
+untouched into live WebM (`webm_mux`): a WebM timeline (`media.containers`). aiortc receives
+neither VP9 nor AV1, so an offer of only those is refused. A keyframe is asked for (PLI)
+every `keyframe_interval` so timelines have places to cut, and at once after a loss. The
+broadcast ends at `end` (the publisher's DELETE), when ICE fails or closes, or when
+no video came for the idle timeout. A DELETE that reaches another API process (behind a load
+balancer) marks the broadcast in the database (`stop_elsewhere`); the live session reads the
+mark with its token and ends.
 """
 
 from __future__ import annotations
@@ -27,14 +31,19 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 from av.audio.frame import AudioFrame
 
+from mediahooks.clock import now_ms
 from mediahooks.config import Settings, addresses, port_range
 from mediahooks.ingest import ice, rtp_frames
 from mediahooks.ingest.live import LiveIngest, Session
+from mediahooks.ingest.remux import Container
 from mediahooks.ingest.rtp_mux import TsWriter
+from mediahooks.ingest.webm_mux import WebmWriter, is_vp8_keyframe
+from mediahooks.store import timelines
 from mediahooks.store.schema import DbRow
 
 log = logging.getLogger("mediahooks.ingest")
@@ -51,6 +60,7 @@ class Offer:
 
     video: bool
     audio: bool
+    codec: Literal["h264", "vp8"] = "h264"  # the video codec answered
 
 
 def read_offer(sdp: str) -> Offer:
@@ -62,24 +72,25 @@ def read_offer(sdp: str) -> Offer:
     except Exception as exc:  # aiortc's parser raises whatever the text trips it on
         raise ValueError(f"the body is not an SDP offer ({type(exc).__name__})") from exc
     video = audio = False
+    codec: Literal["h264", "vp8"] = "h264"
     for media in parsed.media:
         names = {c.name.lower() for c in media.rtp.codecs}
         if media.kind == "video" and media.direction in (None, "sendonly", "sendrecv"):
-            if "h264" not in names:
+            if "h264" not in names and "vp8" not in names:
                 raise ValueError(
                     "the offer's video is "
                     + (", ".join(sorted(names)) or "without codecs")
-                    + ": send H.264 (packetization-mode 1), e.g. OBS's WHIP output or a "
-                    "browser with H.264 preferred"
+                    + ": send H.264 (packetization-mode 1) or VP8 (VP9 and AV1 are not taken)"
                 )
+            codec = "h264" if "h264" in names else "vp8"  # H.264 preferred: MP4 clips
             video = True
         elif media.kind == "audio" and media.direction in (None, "sendonly", "sendrecv"):
             if "opus" not in names:
                 raise ValueError(f"the offer's audio is {', '.join(sorted(names))}: send Opus")
             audio = True
     if not video:
-        raise ValueError("the offer sends no video: add a video track (H.264)")
-    return Offer(video, audio)
+        raise ValueError("the offer sends no video: add a video track (H.264 or VP8)")
+    return Offer(video, audio, codec)
 
 
 class WhipIngest:
@@ -107,13 +118,26 @@ class WhipIngest:
             # aiortc says what it could not take (no ICE credentials, no fingerprint, ...).
             raise ValueError(f"the offer cannot be answered: {exc}") from exc
         try:
-            session = await self.live.open(publisher, stream, "mpegts", remote)
+            container: Container = "mpegts" if offer.codec == "h264" else "webm"
+            session = await self.live.open(publisher, stream, container, remote)
         except BaseException:
             await whip.end("refused")
             raise
         whip.start(session)
         self.sessions[whip.id] = whip
+        try:  # so that a DELETE reaching another process finds it (`stop_elsewhere`)
+            async with self.live.db.transaction() as conn:
+                await timelines.set_whip_resource(conn, session.broadcast.id, whip.id)
+        except BaseException:
+            await whip.end("the session could not be recorded")
+            raise
         return whip
+
+    async def stop_elsewhere(self, stream: str, resource: str) -> bool:
+        """End a session another process receives: mark its broadcast, which that process
+        reads within `live.TOKEN_CHECK_SECONDS`. False when no live session has that id."""
+        async with self.live.db.transaction() as conn:
+            return await timelines.request_stop(conn, stream, resource, now_ms())
 
     def get(self, resource: str) -> WhipSession | None:
         return self.sessions.get(resource)
@@ -137,12 +161,17 @@ class WhipSession:
         self.answer_sdp = ""
         self.ended: str | None = None
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self._writer = TsWriter(audio=offer.audio)
-        self._continuity = rtp_frames.Continuity()
+        # H.264 into MPEG-TS (Opus to AAC); VP8 and Opus as they came into WebM.
+        self._writer: TsWriter | WebmWriter = (
+            TsWriter(audio=offer.audio) if offer.codec == "h264" else WebmWriter(offer.audio)
+        )
+        self._keyframe = rtp_frames.is_keyframe if offer.codec == "h264" else is_vp8_keyframe
+        self._continuity = rtp_frames.Continuity(self._keyframe)
         self._media: asyncio.Queue[tuple[Literal["video", "audio"], object, float] | None] = (
             asyncio.Queue()
         )
         self._video: RTCRtpReceiver | None = None
+        self._audio_tapped = False
         self._last_video = time.monotonic()
         self._last_pli = 0.0
         self._tasks: list[asyncio.Task[None]] = []
@@ -167,25 +196,35 @@ class WhipSession:
             asyncio.create_task(self._watch(), name=f"whip watch {self.stream}"),
         ]
         audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
-        if audio and self.offer.audio:  # one audio track goes into the stream: the first
-            track = audio[0].receiver.track
+        if audio and self.offer.audio and isinstance(self._writer, TsWriter):
+            track = audio[0].receiver.track  # decoded by aiortc, for AAC
             self._tasks.append(asyncio.create_task(self._audio(track)))
 
     def _prefer(self, transceiver: RTCRtpTransceiver) -> None:
-        """Receive only, H.264 (then its retransmissions) for video, Opus for audio."""
+        """Receive only: the offer's video codec (then its retransmissions), Opus for audio.
+        One audio track goes into the stream: the first."""
         transceiver.direction = "recvonly"
         kind = transceiver.kind
-        wanted = ("video/h264", "video/rtx") if kind == "video" else ("audio/opus",)
+        wanted = (f"video/{self.offer.codec}", "video/rtx") if kind == "video" else ("audio/opus",)
         codecs = RTCRtpReceiver.getCapabilities(kind)
         assert codecs is not None
         transceiver.setCodecPreferences([c for c in codecs.codecs if c.mimeType.lower() in wanted])
         if kind == "video" and self._video is None:
             self._video = transceiver.receiver
             rtp_frames.tap(transceiver.receiver, self._on_video)
+        elif kind == "audio" and not self._audio_tapped and isinstance(self._writer, WebmWriter):
+            self._audio_tapped = True  # Opus packets as they came, for WebM
+            rtp_frames.tap(transceiver.receiver, self._on_opus, video=False)
 
     def _on_video(self, frame: rtp_frames.Frame | None) -> None:
         """In the loop, from the receiver: a reassembled frame, or None at the end."""
         self._media.put_nowait(None if frame is None else ("video", frame, time.monotonic()))
+
+    def _on_opus(self, frame: JitterFrame | None) -> None:
+        """In the loop, from the audio receiver: an Opus packet (None at the end: the video's
+        end ends the stream)."""
+        if frame is not None:
+            self._media.put_nowait(("audio", frame, time.monotonic()))
 
     async def _audio(self, track: MediaStreamTrack) -> None:
         while True:
@@ -211,9 +250,10 @@ class WhipSession:
                 if not self._continuity.accept(frame):
                     await self._ask_keyframe(_PLI_AFTER_LOSS)
                     continue
-                writer.video(
-                    frame.data, frame.timestamp, rtp_frames.is_keyframe(frame.data), arrived
-                )
+                writer.video(frame.data, frame.timestamp, self._keyframe(frame.data), arrived)
+            elif isinstance(writer, WebmWriter):
+                assert isinstance(frame, JitterFrame)
+                writer.audio(frame.data, frame.timestamp, arrived)
             else:
                 assert isinstance(frame, AudioFrame)
                 writer.audio(frame, arrived)
@@ -237,6 +277,9 @@ class WhipSession:
                     self._end_soon("ICE and DTLS did not connect")
                     return
                 continue
+            if self.session is not None and self.session.failed:
+                self._end_soon(self.session.failed)  # e.g. a DELETE on another process
+                return
             if now - self._last_video > self.ingest.idle_timeout:
                 self._end_soon(f"no video for {self.ingest.idle_timeout:g} s")
                 return

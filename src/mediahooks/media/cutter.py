@@ -1,8 +1,10 @@
-"""Cut a clip out of a timeline's HLS segments into one MP4, and probe media files (PyAV).
+"""Cut a clip out of a timeline's segments into one MP4 (or WebM, for a WebM timeline: VP8 and
+Opus), and probe media files (PyAV).
 
-The copy is a remux: packets move from the segments to the MP4 untouched, so a clip costs
+The copy is a remux: packets move from the segments to the clip untouched, so a clip costs
 reading and writing its bytes, never decoding or encoding them. That is also why a clip starts on
-a keyframe: the first picture of an H.264 stream has to be one.
+a keyframe: the first picture of an H.264 (or VP8) stream has to be one. What a timeline's
+segments are and which container its clips get is `containers.timeline`'s answer.
 
 Every public function is top-level and takes and returns picklable values: the media worker runs
 them in a process pool.
@@ -28,7 +30,7 @@ from av.packet import Packet
 from av.stream import Stream
 from av.video.stream import VideoStream
 
-from mediahooks.media import formats, stills
+from mediahooks.media import containers, formats, stills
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -64,11 +66,14 @@ def cut(
     out_path: str,
     init_path: str | None = None,
     poster_path: str | None = None,
+    kind: str | None = None,
 ) -> CutResult:
-    """Remux `segments` (consecutive MPEG-TS segments, or fMP4 fragments after `init_path`)
-    into one faststart MP4 at `out_path` covering `start_ms`..`stop_ms` (epoch ms), snapped back
-    to a keyframe, with timestamps from 0. With `poster_path`, its stills as JPEGs: its first
-    picture there, and `stills.ASSET_STILLS - 1` more along it beside it.
+    """Remux `segments` (consecutive MPEG-TS segments, or fMP4 fragments or WebM clusters
+    after `init_path`; `kind` is the timeline's, by default "ts", or "fmp4" with an init
+    segment) into one file at `out_path` covering `start_ms`..`stop_ms` (epoch ms), snapped back
+    to a keyframe, with timestamps from 0: a faststart MP4, or WebM for a WebM timeline. With
+    `poster_path`, its stills as JPEGs: its first picture there, and `stills.ASSET_STILLS - 1`
+    more along it beside it.
 
     The first segment's `start_ms` is taken to be the wall-clock time of its first picture.
     Both files appear complete or not at all.
@@ -77,10 +82,13 @@ def cut(
         raise MediaError("no segments to cut from")
     if stop_ms <= start_ms:
         raise MediaError(f"the clip's stop {stop_ms} is not after its start {start_ms}")
-    files = _Files(segments, init_path)
+    timeline = containers.timeline(kind or ("ts" if init_path is None else "fmp4"))
+    files = _Files(segments, init_path, timeline)
     written = [_temporary_beside(out_path)]
     try:
-        offset = _remux(files, segments[0].start_ms, start_ms, stop_ms, written[0])
+        offset = _remux(
+            files, segments[0].start_ms, start_ms, stop_ms, written[0], timeline.clips.name
+        )
         metadata = probe(written[0])
         seconds = _seconds(written[0])
         if poster_path is not None:
@@ -134,11 +142,14 @@ class _Files:
     the file at fault.
     """
 
-    def __init__(self, segments: list[Segment], init_path: str | None) -> None:
-        kind: formats.Kind = "ts" if init_path is None else "fragment"
-        expected = [(segment.path, kind) for segment in segments]
-        if init_path is not None:
-            expected.insert(0, (init_path, "init"))
+    def __init__(
+        self, segments: list[Segment], init_path: str | None, timeline: containers.Timeline
+    ) -> None:
+        if (init_path is None) != (timeline.init is None):
+            raise MediaError("the timeline's init segment is missing")
+        expected = [(segment.path, timeline.piece) for segment in segments]
+        if init_path is not None and timeline.init is not None:
+            expected.insert(0, (init_path, timeline.init))
         self.paths = [path for path, _ in expected]
         self.ends = list(itertools.accumulate(_check(path, kind) for path, kind in expected))
 
@@ -150,8 +161,9 @@ class _Files:
 
     @contextmanager
     def open(self) -> Iterator[av.container.InputContainer]:
-        """The files as one input: TS segments, and an fMP4 init segment followed by its
-        fragments, are each one valid stream when concatenated byte for byte.
+        """The files as one input: TS segments, an fMP4 init segment followed by its
+        fragments, and a WebM header followed by its clusters, are each one valid stream when
+        concatenated byte for byte.
         """
         chain = _Chain(self)
         try:
@@ -204,12 +216,18 @@ class _Chain(io.RawIOBase):
             raise MediaError(f"segment {name} cannot be read: {exc.strerror}") from None
 
 
-_KIND_NAMES = {"ts": "MPEG-TS", "init": "an fMP4 init segment", "fragment": "an fMP4 fragment"}
+_KIND_NAMES = {
+    "ts": "MPEG-TS",
+    "init": "an fMP4 init segment",
+    "fragment": "an fMP4 fragment",
+    "webm": "a WebM header",
+    "cluster": "a Matroska cluster",
+}
 
 
 def _check(path: str, kind: formats.Kind) -> int:
     """The size of a segment file that is there and of the right kind, or MediaError."""
-    role = "init segment" if kind == "init" else "segment"
+    role = "init segment" if kind in ("init", "webm") else "segment"
     name = os.path.basename(path)
     try:
         with open(path, "rb") as file:
@@ -230,9 +248,11 @@ def _check(path: str, kind: formats.Kind) -> int:
     return size
 
 
-def _remux(files: _Files, origin_ms: int, start_ms: int, stop_ms: int, out: str) -> Fraction:
-    """Copy the packets of the clip into a faststart MP4 at `out`. Return where the clip starts,
-    in seconds after the first segment's start (`origin_ms`).
+def _remux(
+    files: _Files, origin_ms: int, start_ms: int, stop_ms: int, out: str, format: str
+) -> Fraction:
+    """Copy the packets of the clip into a file of ``format`` (mp4 or webm) at `out`. Return
+    where the clip starts, in seconds after the first segment's start (`origin_ms`).
     """
     with files.open() as source:
         streams: list[Stream] = [
@@ -245,15 +265,23 @@ def _remux(files: _Files, origin_ms: int, start_ms: int, stop_ms: int, out: str)
             streams, Fraction(start_ms - origin_ms, 1000), Fraction(stop_ms - origin_ms, 1000)
         )
         opening = window.find_start(reader)
-        _write_mp4(out, streams, window.clip(itertools.chain(opening, reader)), files)
+        _write(out, format, streams, window.clip(itertools.chain(opening, reader)), files)
     return window.start - window.origin
 
 
-def _write_mp4(out: str, streams: list[Stream], packets: Iterator[_Packet], files: _Files) -> None:
-    """Mux `packets` into a faststart MP4 (index first, so players start before the download
-    ends) with one stream per input stream, parameters copied.
+# MP4 faststart: the index first, so players start before the download ends. WebM: the cues
+# go after the clusters (FFmpeg cannot put them first without knowing their size).
+_OUTPUT_OPTIONS = {"mp4": {"movflags": "+faststart"}, "webm": {}}
+
+
+def _write(
+    out: str, format: str, streams: list[Stream], packets: Iterator[_Packet], files: _Files
+) -> None:
+    """Mux `packets` into a file of ``format`` with one stream per input stream, parameters
+    copied.
     """
-    with av.open(out, "w", format="mp4", container_options={"movflags": "+faststart"}) as output:
+    options = _OUTPUT_OPTIONS[format]
+    with av.open(out, "w", format=format, container_options=options) as output:
         targets = {s.index: output.add_stream_from_template(s) for s in streams}
         for packet in packets:
             packet.stream = targets[packet.stream_index]
@@ -262,7 +290,7 @@ def _write_mp4(out: str, streams: list[Stream], packets: Iterator[_Packet], file
             except av.FFmpegError as exc:
                 name = files.name_at(packet.pos)
                 raise MediaError(
-                    f"segment {name} cannot be put in an MP4: {exc.strerror}"
+                    f"segment {name} cannot be put in {format.upper()}: {exc.strerror}"
                 ) from None
 
 

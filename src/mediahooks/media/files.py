@@ -1,5 +1,6 @@
 """Where an asset's files live, in one place for the worker that writes them, the route that
-serves them and the removal that deletes them: `media/<account>/<asset id>.mp4` in the storage
+serves them and the removal that deletes them: `media/<account>/<asset id>.mp4` (`.webm`: its
+format, `containers`) in the storage
 (`mediahooks.storage`), its poster beside it as `.jpg` and its further stills as `.<n>.jpg`
 (`stills.still_path`). The asset keeps the storage's location of its file (`file_path`): a path
 in the data directory, or an ``s3://`` object."""

@@ -17,7 +17,11 @@ HEAD_BYTES = 8 * TS_PACKET
 # PAT, PMT and at least one packet of media: the least a playable TS segment holds.
 TS_MIN_PACKETS = 3
 
-Kind = Literal["ts", "init", "fragment"]
+Kind = Literal["ts", "init", "fragment", "webm", "cluster"]
+
+# Matroska element IDs a WebM timeline starts its files with: its header, and each cluster.
+EBML_ID = bytes.fromhex("1a45dfa3")
+CLUSTER_ID = bytes.fromhex("1f43b675")
 
 # The boxes a CMAF/fMP4 media segment may start with, and the ones that may follow at top level.
 _FRAGMENT_FIRST = frozenset({"styp", "sidx", "moof"})
@@ -26,7 +30,7 @@ _FRAGMENT_BOXES = _FRAGMENT_FIRST | {"ssix", "mdat", "prft", "emsg", "free", "sk
 
 def sniff(head: bytes) -> Kind | None:
     """ "ts" (an MPEG-TS segment), "init" (an fMP4 init segment), "fragment" (an fMP4 media
-    segment) or None (anything else).
+    segment), "webm" (a WebM header), "cluster" (a Matroska cluster) or None (anything else).
 
     `head` is the body's first HEAD_BYTES bytes, or the whole body when it is shorter; a shorter
     head is taken to be the whole body, which must then end on a packet or box boundary.
@@ -35,6 +39,10 @@ def sniff(head: bytes) -> Kind | None:
     whole = len(head) < HEAD_BYTES
     if _is_ts(head, whole):
         return "ts"
+    if head.startswith(EBML_ID):
+        return "webm"
+    if head.startswith(CLUSTER_ID):
+        return "cluster"
     boxes = _boxes(head, whole)
     if not boxes:
         return None

@@ -31,7 +31,7 @@ from mediahooks.assets import InvalidTransition, Status
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
-from mediahooks.media import cutter, files
+from mediahooks.media import containers, cutter, files
 from mediahooks.storage import poster_of
 from mediahooks.storage.profiles import Stores
 from mediahooks.storage.uploads import segment_key
@@ -125,7 +125,8 @@ class MediaWorker:
         except LookupError as exc:
             await self._fail(asset, str(exc))
             return
-        key = self.stores.key(asset)
+        clips = containers.timeline(broadcast.kind).clips  # MP4, or WebM for VP8
+        key = self.stores.key(asset, clips.name)
         out = storage.staging(key)
         poster = storage.staging(poster_of(key))
         started = now_ms()
@@ -154,13 +155,14 @@ class MediaWorker:
                     str(out),
                     paths[-1] if broadcast.init_path else None,
                     str(poster),
+                    broadcast.kind,
                 )
             except cutter.MediaError as exc:
                 await self._fail(asset, str(exc))
                 return
         for still in files.stills_of(key):
             await storage.commit(still, "image/jpeg")
-        location = await storage.commit(key, "video/mp4")
+        location = await storage.commit(key, clips.media_type)
         async with self.db.transaction() as conn:
             await assets.transition(
                 conn,

@@ -4,7 +4,7 @@ Every media file the service keeps past a cut (a clip's or recording's MP4, its 
 written, read, linked and deleted through a `Storage`:
 
 - `LocalStorage` (the default) keeps them under the data directory, exactly where they always
-  were: `<data dir>/media/<account>/<asset id>.mp4`.
+  were: `<data dir>/media/<account>/<asset id>.mp4` (`.webm` for a WebM clip).
 - `S3Storage` (``MEDIAHOOKS_STORAGE_URL=s3://bucket/prefix``) keeps them in an S3-compatible
   bucket, so any node of a cluster can serve what any other node cut.
 
@@ -78,13 +78,15 @@ class Storage(Protocol):
     async def close(self) -> None: ...
 
 
-def media_key(account_id: str, asset_id: str) -> str:
-    return f"media/{account_id}/{asset_id}.mp4"
+def media_key(account_id: str, asset_id: str, extension: str = "mp4") -> str:
+    """Where an asset's media file goes; ``extension`` is its format (`media.containers`)."""
+    return f"media/{account_id}/{asset_id}.{extension}"
 
 
 def poster_of(location: str) -> str:
     """A media file's poster sits beside it, as `.jpg`."""
-    return location.removesuffix(".mp4") + ".jpg"
+    stem, dot, extension = location.rpartition(".")
+    return (stem if dot and "/" not in extension else location) + ".jpg"
 
 
 def open_storage(settings: Settings) -> Storage:

@@ -5,8 +5,9 @@ the service's own storage.
 The platform's profile is a type (`awsS3`; its `gcs` is not offered here), a bucket name, an
 object prefix and a region. A self-hosted service also needs to know where a bucket that is not
 on AWS is and the keys to it, so a profile may carry an endpoint URL and an access key (NULL:
-the service's own AWS variables). A clip in a profile is `<prefix>/<asset id>.mp4`, its stills
-beside it, as the platform names objects (`bucketName/objectPrefix/objectName.ext`).
+the service's own AWS variables). A clip in a profile is `<prefix>/<asset id>.mp4` (`.webm` for
+a WebM clip), its stills beside it, as the platform names objects
+(`bucketName/objectPrefix/objectName.ext`).
 
 `validate` is the platform's validation call: it writes a test object with the profile's
 settings and deletes it, so a wrong bucket, key or endpoint is found before a clip needs it.
@@ -114,11 +115,11 @@ class Stores:
         self.spool = data_dir / "spool" / "profiles"
         self._open: dict[tuple[str, int], S3Storage] = {}
 
-    def key(self, asset: DbRow) -> str:
-        """The key of an asset's media file in its storage."""
+    def key(self, asset: DbRow, extension: str = "mp4") -> str:
+        """The key of an asset's media file in its storage; ``extension`` is its format."""
         if asset.storage_profile_id is None:
-            return media_key(asset.account_id, asset.id)
-        return f"{asset.id}.mp4"
+            return media_key(asset.account_id, asset.id, extension)
+        return f"{asset.id}.{extension}"
 
     async def of(self, asset: DbRow) -> Storage:
         """The storage an asset's files are written to and read from. LookupError when its

@@ -30,7 +30,12 @@ from mediahooks.storage import Storage
 
 log = logging.getLogger("mediahooks.storage")
 
-SEGMENT_TYPES = {".ts": "video/mp2t", ".mp4": "video/mp4", ".m4s": "video/iso.segment"}
+SEGMENT_TYPES = {
+    ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+    ".webm": "video/webm",
+}
 SPOOL_FULL = "the media store cannot be reached and this node's spool is full; retry later"
 
 

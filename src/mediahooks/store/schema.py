@@ -194,13 +194,17 @@ broadcasts = Table(
     Column("stream_name", Text, nullable=False),
     Column("token_id", BigInteger, nullable=False),
     Column("feed_id", String(32), nullable=False),
-    Column("kind", String(8), nullable=False),  # ts | fmp4
+    Column("kind", String(8), nullable=False),  # ts | fmp4 | webm (`media.containers`)
     Column("init_path", Text),
     Column("started_at", BigInteger, nullable=False),
     Column("last_arrival_at", BigInteger, nullable=False),
     Column("ended_at", BigInteger),
     # When its last thumbnail was taken: moving it forward is the claim on the next one.
     Column("thumbnail_at", BigInteger),
+    # Published over WHIP: its session resource, which a DELETE on any process finds
+    # (uniquely indexed), and when such a DELETE asked the receiving process to end it.
+    Column("whip_resource", String(32)),
+    Column("stop_requested_at", BigInteger),
 )
 
 segments = Table(

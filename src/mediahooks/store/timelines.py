@@ -298,3 +298,29 @@ async def live_broadcasts(conn: AsyncConnection, account_id: str) -> list[DbRow]
         broadcasts.c.account_id == account_id, broadcasts.c.ended_at.is_(None)
     )
     return list((await conn.execute(query)).all())
+
+
+async def set_whip_resource(conn: AsyncConnection, broadcast_id: int, resource: str) -> None:
+    await conn.execute(
+        update(broadcasts).where(broadcasts.c.id == broadcast_id).values(whip_resource=resource)
+    )
+
+
+async def request_stop(conn: AsyncConnection, stream: str, resource: str, now: int) -> bool:
+    """Ask whichever process receives the live WHIP broadcast ``resource`` of ``stream`` to
+    end it; False when there is no such live broadcast."""
+    result = await conn.execute(
+        update(broadcasts)
+        .where(
+            broadcasts.c.whip_resource == resource,
+            broadcasts.c.stream_name == stream,
+            broadcasts.c.ended_at.is_(None),
+        )
+        .values(stop_requested_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def stop_requested(conn: AsyncConnection, broadcast_id: int) -> bool:
+    query = select(broadcasts.c.stop_requested_at).where(broadcasts.c.id == broadcast_id)
+    return (await conn.execute(query)).scalar() is not None

@@ -2,20 +2,23 @@
 //   const live = await mediahooksWhip.publish("https://host/api/whip/<stream>", token, media);
 //   ...; await live.stop();
 // `media` is a MediaStream (getUserMedia's camera and microphone, or a canvas's test pattern).
-// H.264 is preferred (the server keeps it as sent); every ICE candidate goes in the offer,
-// because the server takes no trickled ones.
+// H.264 is preferred (the server keeps it as sent: MP4 clips); `{ video: "VP8" }` as a fourth
+// argument sends VP8 instead (kept as sent too: WebM clips). Every ICE candidate goes in the
+// offer, because the server takes no trickled ones.
 (function () {
   "use strict";
 
   const GATHER_MS = 5000;
 
-  function preferH264(transceiver) {
+  function prefer(transceiver, video) {
     const codecs = RTCRtpSender.getCapabilities("video").codecs;
-    const h264 = codecs.filter(
-      (c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || ""),
+    const wanted = codecs.filter((c) =>
+      video === "VP8"
+        ? c.mimeType === "video/VP8"
+        : c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || ""),
     );
-    if (h264.length && transceiver.setCodecPreferences) {
-      transceiver.setCodecPreferences(h264.concat(codecs.filter((c) => c.mimeType === "video/rtx")));
+    if (wanted.length && transceiver.setCodecPreferences) {
+      transceiver.setCodecPreferences(wanted.concat(codecs.filter((c) => c.mimeType === "video/rtx")));
     }
   }
 
@@ -28,11 +31,12 @@
     });
   }
 
-  async function publish(endpoint, token, media) {
+  async function publish(endpoint, token, media, options) {
+    const video = (options && options.video) || "H264";
     const pc = new RTCPeerConnection();
     for (const track of media.getTracks()) {
       const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [media] });
-      if (track.kind === "video") preferH264(transceiver);
+      if (track.kind === "video") prefer(transceiver, video);
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
