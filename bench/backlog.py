@@ -37,7 +37,7 @@ RESULTS_DIR = BENCH_DIR / "results"
 sys.path.insert(0, str(BENCH_DIR.parent))
 sys.path.insert(0, str(BENCH_DIR))
 
-from tests.databases import fresh_database  # noqa: E402
+from tests.support.databases import fresh_database  # noqa: E402
 
 import delivery  # noqa: E402
 from delivery import Receiver, sample_hook, start_worker  # noqa: E402

@@ -41,7 +41,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from tests.mediakit import Segments, make_segments  # noqa: E402
+from tests.support.mediakit import Segments, make_segments  # noqa: E402
 
 from mediahooks import server  # noqa: E402
 from mediahooks.clock import iso, now_ms  # noqa: E402

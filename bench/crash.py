@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.crashkit import CrashConfig, CrashReport, run_crash  # noqa: E402
-from tests.databases import fresh_database  # noqa: E402
+from tests.support.crashkit import CrashConfig, CrashReport, run_crash  # noqa: E402
+from tests.support.databases import fresh_database  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:

@@ -61,7 +61,7 @@ from mediahooks.service import Service
 from mediahooks.store import outbox, webhooks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.databases import POSTGRES_URL, fresh_database
+from tests.support.databases import POSTGRES_URL, fresh_database
 
 from cpu import Pids, Window, named, with_children
 

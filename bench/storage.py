@@ -41,11 +41,10 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 sys.path.insert(0, str(BENCH_DIR.parent))
-sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 
-from tests.mediakit import Segments, make_segments  # noqa: E402
+from tests.support import buckets  # noqa: E402
+from tests.support.mediakit import Segments, make_segments  # noqa: E402
 
-import buckets  # noqa: E402
 from mediahooks.media.cutter import Segment, cut  # noqa: E402
 from mediahooks.storage import media_key, poster_of  # noqa: E402
 from mediahooks.storage.local import LocalStorage  # noqa: E402

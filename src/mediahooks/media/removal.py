@@ -11,7 +11,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from mediahooks.assets import Status
+from mediahooks.assets import InvalidTransition, Status
 from mediahooks.media.files import files_of
 from mediahooks.storage.profiles import Stores
 from mediahooks.store import assets
@@ -23,8 +23,10 @@ log = logging.getLogger("mediahooks.media")
 
 async def remove(db: Database, stores: Stores, asset: DbRow) -> None:
     if asset.status != Status.DELETING.value:
-        async with db.transaction() as conn:
-            asset = await assets.transition(conn, asset.id, Status.DELETING)
+        started = await _advance(db, asset.id, Status.DELETING)
+        if started is None:
+            return
+        asset = started
     try:
         # The asset's own storage: the service's, or its storage profile's bucket.
         storage = await stores.of(asset)
@@ -32,8 +34,17 @@ async def remove(db: Database, stores: Stores, asset: DbRow) -> None:
     except Exception as exc:  # the bucket away: the asset stays `deleting`, swept again later
         log.warning("files of asset %s not deleted yet (%s)", asset.id, type(exc).__name__)
         return
-    async with db.transaction() as conn:
-        await assets.transition(conn, asset.id, Status.DELETED)
+    await _advance(db, asset.id, Status.DELETED)
+
+
+async def _advance(db: Database, asset_id: str, new: Status) -> DbRow | None:
+    """The asset moved to ``new``; None when a concurrent removal (another DELETE, the sweeper)
+    has already taken it there or past: that one finishes it, and says `deleted` once."""
+    try:
+        async with db.transaction() as conn:
+            return await assets.transition(conn, asset_id, new)
+    except InvalidTransition:
+        return None
 
 
 async def delete_files(paths: list[Path]) -> None:
