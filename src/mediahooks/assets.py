@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from mediahooks.errors import Conflict
 from mediahooks.events import MediaEvent
 
 
@@ -19,8 +20,8 @@ class Status(StrEnum):
     DELETED = "deleted"
 
 
-class InvalidTransition(ValueError):
-    pass
+class InvalidTransition(Conflict, ValueError):
+    """A state change the asset's lifecycle does not allow from where it is."""
 
 
 # `None` is "the asset does not exist yet".

@@ -17,12 +17,6 @@ MediaEvent = Literal["processing", "completed", "errored", "deleted"]
 FeedsEvent = Literal["started", "ended"]
 MediaType = Literal["clip", "recording"]
 
-MEDIA_EVENTS: tuple[str, ...] = ("processing", "completed", "errored", "deleted")
-FEEDS_EVENTS: tuple[str, ...] = ("started", "ended")
-VIEWER_EVENTS: tuple[str, ...] = ("ViewerAttempt", "FirstViewerConnection", "NoActiveViewers")
-# The platform's older `recordings` hooks, sent for recordings beside the `media` ones.
-RECORDINGS_EVENTS: tuple[str, ...] = ("started", "completed", "error", "deleted")
-TRANSCODER_EVENTS: tuple[str, ...] = ("ACTIVE", "STOPPED", "DELETED")
 # The hook `type` on the wire of each kind a webhook can take.
 HOOK_TYPES: tuple[str, ...] = (
     "media",
@@ -32,10 +26,6 @@ HOOK_TYPES: tuple[str, ...] = (
     "viewerConnection",
     "transcoder",
 )
-
-
-class MalformedHook(ValueError):
-    """A body that is not a hook of a known type."""
 
 
 def new_asset_id() -> str:
@@ -72,33 +62,6 @@ class MediaData:
         out.update(self.extra)
         return out
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MediaData:
-        known = {
-            "mediaAssetId",
-            "tokenId",
-            "streamName",
-            "streamId",
-            "startTime",
-            "metadata",
-            "type",
-            "expiration",
-        }
-        try:
-            return cls(
-                media_asset_id=str(data["mediaAssetId"]),
-                token_id=int(data["tokenId"]),
-                stream_name=str(data["streamName"]),
-                stream_id=str(data["streamId"]),
-                start_time=int(data["startTime"]),
-                type=data["type"],
-                metadata=data.get("metadata"),
-                expiration=data.get("expiration"),
-                extra={k: v for k, v in data.items() if k not in known},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedHook(f"media hook data is missing or has a bad field: {exc}") from exc
-
 
 @dataclass(frozen=True)
 class FeedsData:
@@ -126,23 +89,6 @@ class FeedsData:
         out.update(self.extra)
         return out
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FeedsData:
-        known = {"feedId", "accountId", "name", "streamId", "started", "active", "ended"}
-        try:
-            return cls(
-                feed_id=str(data["feedId"]),
-                account_id=str(data["accountId"]),
-                name=str(data["name"]),
-                stream_id=str(data["streamId"]),
-                started=None if data.get("started") is None else int(data["started"]),
-                active=bool(data["active"]),
-                ended=data.get("ended"),
-                extra={k: v for k, v in data.items() if k not in known},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedHook(f"feeds hook data is missing or has a bad field: {exc}") from exc
-
 
 @dataclass(frozen=True)
 class ViewerData:
@@ -161,19 +107,6 @@ class ViewerData:
         }
         out.update(self.extra)
         return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ViewerData:
-        known = {"name", "accountId", "streamId"}
-        try:
-            return cls(
-                name=str(data["name"]),
-                account_id=str(data["accountId"]),
-                stream_id=str(data["streamId"]),
-                extra={k: v for k, v in data.items() if k not in known},
-            )
-        except (KeyError, TypeError) as exc:
-            raise MalformedHook(f"viewerConnection hook data is missing a field: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -203,25 +136,6 @@ class RecordingData:
         out.update(self.extra)
         return out
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RecordingData:
-        known = {"recordFileId", "tokenId", "streamName", "recordedOn", "removedOn", "metadata"}
-        try:
-            removed = data.get("removedOn")
-            return cls(
-                record_file_id=_id(data["recordFileId"]),
-                token_id=int(data["tokenId"]),
-                stream_name=str(data["streamName"]),
-                recorded_on=int(data["recordedOn"]),
-                removed_on=None if removed is None else int(removed),
-                metadata=data.get("metadata"),
-                extra={k: v for k, v in data.items() if k not in known},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedHook(
-                f"recordings hook data is missing or has a bad field: {exc}"
-            ) from exc
-
 
 @dataclass(frozen=True)
 class TranscoderData:
@@ -241,27 +155,6 @@ class TranscoderData:
             "createdOn": self.created_on,
             "status": self.status,
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TranscoderData:
-        try:
-            return cls(
-                transcoder_id=str(data["transcoderId"]),
-                transcoder_name=str(data["transcoderName"]),
-                cluster=str(data["cluster"]),
-                created_on=int(data["createdOn"]),
-                status=str(data["status"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedHook(
-                f"transcoder hook data is missing or has a bad field: {exc}"
-            ) from exc
-
-
-def _id(value: Any) -> str | int:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise TypeError(f"an id must be a string or an integer, not {value!r}")
-    return value
 
 
 HookData = MediaData | FeedsData | ViewerData | RecordingData | TranscoderData
@@ -366,52 +259,6 @@ AnyHook = Hook | ImageHook
 def encode(hook: Hook) -> bytes:
     """Compact JSON, as the platform sends it: no spaces, UTF-8, no trailing newline."""
     return json.dumps(hook.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def parse(body: bytes | str | dict[str, Any]) -> Hook:
-    """Parse a JSON hook (every type but `thumbnail`); unknown fields are kept, not refused."""
-    raw = body if isinstance(body, dict) else loads_object(body)
-    try:
-        kind, event, timestamp, data = raw["type"], raw["event"], int(raw["timestamp"]), raw["data"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedHook(f"not a hook envelope: {exc}") from exc
-    if not isinstance(data, dict):
-        raise MalformedHook("hook `data` must be an object")
-    if kind == "media":
-        if event not in MEDIA_EVENTS:
-            raise MalformedHook(f"unknown media event {event!r}")
-        return Hook(kind, event, timestamp, MediaData.from_json(data))
-    if kind == "feeds":
-        if event not in FEEDS_EVENTS:
-            raise MalformedHook(f"unknown feeds event {event!r}")
-        return Hook(kind, event, timestamp, FeedsData.from_json(data))
-    if kind == "viewerConnection":
-        if event not in VIEWER_EVENTS:
-            raise MalformedHook(f"unknown viewerConnection event {event!r}")
-        return Hook(kind, event, timestamp, ViewerData.from_json(data))
-    if kind == "recordings":
-        if event not in RECORDINGS_EVENTS:
-            raise MalformedHook(f"unknown recordings event {event!r}")
-        return Hook(kind, event, timestamp, RecordingData.from_json(data))
-    if kind == "transcoder":
-        if event not in TRANSCODER_EVENTS:
-            raise MalformedHook(f"unknown transcoder event {event!r}")
-        return Hook(kind, event, timestamp, TranscoderData.from_json(data))
-    raise MalformedHook(f"unsupported hook type {kind!r}")
-
-
-def loads_object(body: bytes | str) -> dict[str, Any]:
-    """A JSON object from a hook body, or MalformedHook."""
-    try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedHook(f"body is not JSON: {exc}") from exc
-    except RecursionError:
-        # Nesting deeper than the interpreter's stack: no hook is, and signing it changes nothing.
-        raise MalformedHook("body is not a hook: its JSON is nested too deeply") from None
-    if not isinstance(raw, dict):
-        raise MalformedHook("body is not a JSON object")
-    return raw
 
 
 def sample(hook_type: str, account_id: str, now: int) -> Hook | None:

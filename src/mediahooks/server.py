@@ -129,6 +129,7 @@ async def _start_srt(service: Service, host: str) -> None:
             f"cannot listen for SRT on {srt_host}:{settings.srt_port}: {exc}"
         ) from None
     service.srt = door
+    service.loops.start("srt", door.run)
     service.loops.start(
         "srt_tokens",
         lambda beat: service.known_tokens.run(service.db, beat, settings.srt_token_refresh),

@@ -132,25 +132,55 @@ cli.main()
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"]])
-async def test_a_loop_broken_by_a_bug_ends_the_process_non_zero(
-    command: list[str], database_url: str, tmp_path: Path
-) -> None:
-    env = server_env(
-        database_url, tmp_path / "data", attempt_timeout=2, retry_schedule="1", poll_interval=0.2
-    )
+async def broken_process(script: str, command: list[str], database_url: str, data: Path) -> str:
+    """Run ``mediahooks <command>`` with a bug put in by ``script``; its log, once it exited
+    with status 1 (a process that lives on fails the test by its time limit)."""
+    env = server_env(database_url, data, attempt_timeout=2, retry_schedule="1", poll_interval=0.2)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        BROKEN_SWEEPER,
+        script,
         *command,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 1, err.decode(errors="replace")[-2000:]
     log = err.decode(errors="replace")
+    assert proc.returncode == 1, log[-2000:]
+    return log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"]])
+async def test_a_loop_broken_by_a_bug_ends_the_process_non_zero(
+    command: list[str], database_url: str, tmp_path: Path
+) -> None:
+    log = await broken_process(BROKEN_SWEEPER, command, database_url, tmp_path / "data")
     assert "sweeper loop broke; stopping the process" in log
     assert "ZeroDivisionError: a bug in the sweeper" in log
+
+
+BROKEN_SRT_DOOR = """
+import sys
+from mediahooks import cli
+from mediahooks.ingest import srt
+
+def broken(self, _srt):
+    raise ZeroDivisionError("a bug in the SRT door's thread")
+
+srt.SrtServer._obey = broken
+sys.argv = ["mediahooks", *sys.argv[1:]]
+cli.main()
+"""
+
+
+@pytest.mark.slow
+async def test_the_srt_doors_thread_broken_by_a_bug_ends_the_process_non_zero(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The SRT door reads callers in a thread of its own; a bug there ends the process like a
+    broken loop, instead of leaving an API up whose SRT port no longer reads anyone."""
+    log = await broken_process(BROKEN_SRT_DOOR, ["serve", "--port", "0"], database_url, tmp_path)
+    assert "srt loop broke; stopping the process" in log
+    assert "ZeroDivisionError: a bug in the SRT door's thread" in log

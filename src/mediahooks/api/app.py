@@ -28,6 +28,7 @@ from mediahooks.api import (
     whip,
 )
 from mediahooks.clock import now_ms
+from mediahooks.errors import MediahooksError
 from mediahooks.media.ingest import Ingest
 from mediahooks.service import Service
 from mediahooks.store import claims
@@ -60,7 +61,7 @@ def create_app(service: Service, extra: Sequence[Callable[[FastAPI], None]] = ()
     for router in routers:
         app.include_router(router)
     app.state.routes = [route for router in routers for route in router.routes]
-    app.add_exception_handler(envelope.ApiError, envelope.on_api_error)
+    app.add_exception_handler(MediahooksError, envelope.on_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, envelope.on_http_error)
     app.add_exception_handler(Exception, envelope.on_crash)

@@ -18,24 +18,23 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from pydantic import BeforeValidator, ConfigDict, Field, StrictStr
-from sqlalchemy.exc import IntegrityError
 from starlette.convertors import Convertor, register_url_convertor
 
-from mediahooks.api import playlinks
+from mediahooks.actions import assets as actions
+from mediahooks.actions import playlinks
+from mediahooks.actions.asset_shapes import asset_json, record_file_json
+from mediahooks.actions.assets import AssetStatus, AssetType
+from mediahooks.actions.bodies import Body
+from mediahooks.actions.paging import MAX_ID
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.bodies import Body
-from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.paging import MAX_ID
+from mediahooks.api.envelope import ApiError, ok
 from mediahooks.api.storage_profiles import StorageChoice
-from mediahooks.assets import DELETABLE, Status
-from mediahooks.clock import from_iso, iso, now_ms
-from mediahooks.media import clips, containers, files, links, removal, stills
-from mediahooks.media.sweeper import DEFAULT_TIMELINE_DAYS
+from mediahooks.clock import from_iso, now_ms
+from mediahooks.errors import NotFound, Unavailable
+from mediahooks.media import clips, containers, stills
 from mediahooks.service import Service
-from mediahooks.storage import Storage, profiles, ranges
+from mediahooks.storage import Storage, ranges
 from mediahooks.store import assets as store
-from mediahooks.store import idempotency, keys, timelines
-from mediahooks.store.schema import DbRow
 
 
 class AssetIdConvertor(Convertor[str]):
@@ -57,14 +56,7 @@ router = APIRouter(tags=["media assets"])
 downloads = APIRouter(tags=["downloads"])
 
 AssetId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex.")]
-AssetStatus = Literal["processing", "complete", "error", "deleting", "deleted"]
-AssetType = Literal["clip", "recording", "timeline"]
 Sort = Literal["startTime", "stopTime", "streamName", "tokenId", "created"]
-DOWNLOAD_KEY = "downloads"
-# Files stay in the service's own storage: the platform's name for its own is `dolbyStorage`
-# (the one value of its enum that means that), and `path` is only given for external storage.
-STORAGE: dict[str, Any] = {"type": "dolbyStorage", "path": None}
-DAY_MS = 86_400_000
 # A signed link's redirect to the bucket needs to last only as long as the download starts.
 LINK_TTL = 300.0
 
@@ -115,100 +107,6 @@ class ExpirationRules(Body):
     clips: Days | None = None
 
 
-def asset_json(
-    row: DbRow,
-    download: dict[str, Any] | None = None,
-    playback: dict[str, Any] | None = None,
-    expiration: int | None = None,
-) -> dict[str, Any]:
-    """An asset (or a timeline, whose ``expiration`` the caller computes) as the platform
-    shapes it; its `metadata.thumbnails` are the signed links to its stills."""
-    out: dict[str, Any] = {
-        "id": row.id,
-        "type": row.type,
-        "feed": {"tokenId": row.token_id, "streamName": row.stream_name},
-        "startTime": iso(row.start_time),
-        "stopTime": iso(row.stop_time),
-        "name": row.name,
-        "storage": storage_json(row),
-        "status": row.status,
-        "error": row.error,
-        "created": iso(row.created_at),
-        "expiration": iso(row.expiration if expiration is None else expiration),
-        "removed": iso(row.removed_at),
-        "metadata": metadata_json(json.loads(row.metadata), download),
-    }
-    if download is not None:
-        out["download"] = download
-    if playback is not None:
-        # HLS of the asset's range, playable at once, while the MP4 is still being cut.
-        out.update(playback)
-    return out
-
-
-def storage_json(row: DbRow) -> dict[str, Any]:
-    """The platform's storage object: the service's own storage, and where in it a file kept in
-    a bucket is (`s3://bucket/prefix/media/...`)."""
-    out = dict(STORAGE)
-    path = row._mapping.get("file_path")  # a timeline's row has none
-    if row._mapping.get("storage_profile_id"):
-        out["type"] = profiles.TYPE  # the account's own bucket, as the platform says it
-    if path and path.startswith("s3://"):
-        out["path"] = path
-    return out
-
-
-def metadata_json(stored: dict[str, Any], download: dict[str, Any] | None) -> dict[str, Any]:
-    """The platform's `metadata`: `tracks` and `thumbnails` (signed links to the stills, once
-    the asset is complete) always there; integers where it has integers. Assets cut before
-    this shape (a float `duration`, one `size`, a poster alone) read the same way."""
-    out = dict(stored)
-    if "size" in out and "sizes" not in out:
-        out["sizes"] = {str(out.get("format") or "file"): out.pop("size")}
-    if isinstance(out.get("duration"), float):
-        out["duration"] = round(out["duration"])
-    tracks = [dict(t) for t in out.get("tracks", [])]
-    for track in tracks:
-        if isinstance(track.get("framerate"), float):
-            track["framerate"] = round(track["framerate"])
-    out["tracks"] = tracks
-    out["thumbnails"] = []
-    if download is not None:
-        poster, _, query = download["posterUrl"].partition("?")
-        count = stills.ASSET_STILLS if "thumbnails" in out.get("sizes", {}) else 1
-        base = poster.removesuffix(".jpg")
-        out["thumbnails"] = [download["posterUrl"]] + [
-            f"{base}/{index}.jpg?{query}" for index in range(1, count)
-        ]
-    return out
-
-
-async def download_key(service: Service) -> bytes:
-    async with service.db.transaction() as conn:
-        return await keys.get_or_create(conn, DOWNLOAD_KEY)
-
-
-def signed_links(service: Service, base_url: str, row: DbRow, key: bytes) -> dict[str, Any] | None:
-    """Signed links to a complete asset's files, valid for the configured time."""
-    if row.status != Status.COMPLETE.value or row.type == "timeline":
-        return None
-    expires = now_ms() + int(service.settings.download_ttl * 1000)
-    query = f"expires={expires}&sig={links.signature(key, row.id, expires)}"
-    base = base_url.rstrip("/")
-    extension = containers.of_asset(json.loads(row.metadata)).name
-    return {
-        "downloadUrl": f"{base}/media/{row.id}.{extension}?{query}",
-        "downloadExpiresOn": iso(expires),
-        "posterUrl": f"{base}/media/{row.id}.jpg?{query}",
-    }
-
-
-async def download_links(service: Service, base_url: str, row: DbRow) -> dict[str, Any] | None:
-    if row.status != Status.COMPLETE.value:
-        return None
-    return signed_links(service, base_url, row, await download_key(service))
-
-
 @router.post("/api/v3/media/assets", summary="Request a clip of a live stream's timeline")
 async def create_clip(
     body: ClipBody,
@@ -226,38 +124,12 @@ async def create_clip(
         name=body.name,
         expiration=from_iso(body.expiration) if body.expiration else None,
     )
-    links = await playlinks.clip_links(service, str(request.base_url), account, clip.stream_name)
-    try:
-        async with service.db.transaction() as conn:
-            if idempotency_key and (
-                seen := await idempotency.recall(conn, account, idempotency_key)
-            ):
-                return ok(seen)
-            try:
-                given = body.storage
-                profile = await profiles.choose(
-                    conn,
-                    account,
-                    given.profileId if given else None,
-                    given.type if given else None,
-                    overrides=bool(given and given.options),
-                )
-                rows = await clips.request(conn, account, clip, now, links, profile)
-            except (clips.ClipRefused, profiles.ProfileError) as exc:
-                raise ApiError(400, exc.message, {exc.field: [exc.message]}) from exc
-            data = [
-                asset_json(r, playback=links(r.broadcast_id, r.start_time, r.stop_time))
-                for r in rows
-            ]
-            if idempotency_key:
-                await idempotency.remember(conn, account, idempotency_key, data)
-    except IntegrityError:
-        # A twin request with the same key committed first: its answer is ours.
-        async with service.db.engine.connect() as conn:
-            seen = await idempotency.recall(conn, account, idempotency_key or "")
-        if seen is None:
-            raise
-        return ok(seen)
+    given = body.storage
+    storage = (
+        actions.StorageWish(given.profileId, given.type, bool(given.options)) if given else None
+    )
+    base = str(request.base_url)
+    data = await actions.request_clip(service, account, clip, base, now, idempotency_key, storage)
     return ok(data)
 
 
@@ -287,19 +159,15 @@ async def list_assets(
         page=page,
         limit=limit,
     )
-    async with service.db.engine.connect() as conn:
-        rows = await store.page(conn, account, listing)
-        rules = await store.expiration_rules(conn, account)
-    key = await download_key(service) if rows else b""
+    rows, rules = await actions.page(service, account, listing)
+    key = await actions.download_key(service) if rows else b""
     base = str(request.base_url)
-    timeline_ms = int(rules.get("timelines", {}).get("days", DEFAULT_TIMELINE_DAYS)) * DAY_MS
     return ok(
         [
             asset_json(
                 r,
-                signed_links(service, base, r, key),
-                # A timeline lasts until its newest segment expires.
-                expiration=r.last_at + timeline_ms if r.type == "timeline" else None,
+                actions.signed_links(service, base, r, key),
+                expiration=actions.timeline_expiry(r, rules) if r.type == "timeline" else None,
             )
             for r in rows
         ]
@@ -310,14 +178,10 @@ async def list_assets(
 async def read_asset(
     mediaAssetId: AssetId, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    async with service.db.engine.connect() as conn:
-        row = await store.get(conn, account, mediaAssetId)
-    if row is not None and row.status == Status.DELETED.value:
-        row = None
-    row = found(row, f"Media asset {mediaAssetId}")
+    row = await actions.get(service, account, mediaAssetId)
     base = str(request.base_url)
     playback = await playlinks.for_asset(service, base, row)
-    return ok(asset_json(row, await download_links(service, base, row), playback))
+    return ok(asset_json(row, await actions.download_links(service, base, row), playback))
 
 
 @router.delete("/api/v3/media/assets", summary="Delete complete or errored assets")
@@ -329,26 +193,9 @@ async def delete_assets(
         Query(alias="id", min_length=1, max_length=100),
     ],
 ) -> JSONResponse:
-    deleted, errors = 0, []
-    for asset_id in dict.fromkeys(ids):
-        refusal = await delete_one(service, account, asset_id)
-        if refusal:
-            errors.append({"id": asset_id, "error": refusal})
-        else:
-            deleted += 1
-    return ok({"itemsDeleted": deleted, "errors": errors})
-
-
-async def delete_one(service: Service, account: str, asset_id: str) -> str | None:
-    """Start removing a complete or errored asset; otherwise say why not."""
-    async with service.db.engine.connect() as conn:
-        row = await store.get(conn, account, asset_id)
-    if row is None or row.status == Status.DELETED.value:
-        return "not found"
-    if Status(row.status) not in DELETABLE:
-        return f"is {row.status}; only complete or error assets can be deleted"
-    await removal.remove(service.db, service.stores, row)
-    return None
+    refused = await actions.delete_many(service, account, ids)
+    errors = [{"id": asset_id, "error": reason} for asset_id, reason in refused]
+    return ok({"itemsDeleted": len(dict.fromkeys(ids)) - len(refused), "errors": errors})
 
 
 @router.delete(
@@ -365,61 +212,10 @@ async def delete_all(
     account: Account,
     service: ServiceDep,
 ) -> JSONResponse:
-    if type == "timeline":
-        return ok(await delete_timelines(service, account))
-    async with service.db.engine.connect() as conn:
-        rows = await store.of_type(conn, account, type)
-    deleted, errors = 0, []
-    for row in rows:
-        refusal = await delete_one(service, account, row.id)
-        if refusal:
-            errors.append({"id": row.id, "error": refusal})
-        else:
-            deleted += 1
-    return ok({"itemsDeleted": deleted, "errors": errors})
-
-
-async def delete_timelines(service: Service, account: str) -> dict[str, Any]:
-    """Forget every segment of the account's ended broadcasts (rows first, as expiry does: a
-    clip being cut from them fails cleanly), then their files."""
-    async with service.db.transaction() as conn:
-        doomed = await timelines.ended_segments(conn, account)
-        await timelines.forget_segments(conn, [s.id for s in doomed])
-        live = await timelines.live_broadcasts(conn, account)
-    await removal.delete_files([PathLib(s.path) for s in doomed])
-    errors = [{"id": b.feed_id, "error": "is live; its timeline goes once it ends"} for b in live]
-    return {"itemsDeleted": len({s.broadcast_id for s in doomed}), "errors": errors}
+    return ok(await actions.delete_all(service, account, type))
 
 
 # --- the v2 `record_files` routes the platform's current clients still call --------------------
-
-V2_STATUS = {
-    "processing": "InProgress",
-    "complete": "Complete",
-    "error": "Error",
-    "deleting": "Deleting",
-    "deleted": "Deleted",
-}
-
-
-def record_file_json(row: DbRow, download: dict[str, Any] | None) -> dict[str, Any]:
-    """An asset in the shape of the platform's v2 `record_files` answers."""
-    out: dict[str, Any] = {
-        "id": row.id,
-        "status": V2_STATUS[row.status],
-        "itemType": "FullRecording" if row.type == "recording" else "Clip",
-        "tokenId": row.token_id,
-        "streamName": row.stream_name,
-        "recordedOn": iso(row.start_time),
-        "stoppedOn": iso(row.stop_time),
-        "removedOn": iso(row.removed_at),
-        "metadata": metadata_json(json.loads(row.metadata), download),
-        "error": row.error,
-        "storage": {"storageType": "DolbyStorage", "storagePath": None},
-    }
-    if download is not None:
-        out["download"] = download
-    return out
 
 
 @router.get(
@@ -429,9 +225,9 @@ def record_file_json(row: DbRow, download: dict[str, Any] | None) -> dict[str, A
 async def read_record_file(
     mediaAssetId: AssetId, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    async with service.db.engine.connect() as conn:
-        row = found(await store.get(conn, account, mediaAssetId), f"Media asset {mediaAssetId}")
-    return ok(record_file_json(row, await download_links(service, str(request.base_url), row)))
+    row = await actions.get(service, account, mediaAssetId, deleted=True)
+    base = str(request.base_url)
+    return ok(record_file_json(row, await actions.download_links(service, base, row)))
 
 
 @router.delete(
@@ -441,11 +237,7 @@ async def read_record_file(
 async def delete_record_file(
     mediaAssetId: AssetId, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    refusal = await delete_one(service, account, mediaAssetId)
-    if refusal == "not found":
-        raise ApiError(404, f"Media asset {mediaAssetId} not found.")
-    if refusal:
-        raise ApiError(400, f"Media asset {mediaAssetId} {refusal}.", {"mediaAssetId": [refusal]})
+    await actions.delete(service, account, mediaAssetId)
     return ok(True)
 
 
@@ -463,18 +255,8 @@ class RecordFilesDelete(Body):
 async def delete_record_files(
     body: RecordFilesDelete, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    errors = []
-    for asset_id in dict.fromkeys(body.mediaAssetIds):
-        refusal = await delete_one(service, account, asset_id)
-        if refusal:
-            errors.append({"mediaAssetId": asset_id, "error": refusal})
-    return ok({"errors": errors})
-
-
-def rules_in_force(stored: dict[str, Any]) -> dict[str, Any]:
-    """The retention rules that apply: timelines have a default (recordings and clips are kept
-    until a rule or their own `expiration` says otherwise)."""
-    return {"timelines": {"days": DEFAULT_TIMELINE_DAYS}} | stored
+    refused = await actions.delete_many(service, account, body.mediaAssetIds)
+    return ok({"errors": [{"mediaAssetId": i, "error": reason} for i, reason in refused]})
 
 
 @router.get(
@@ -482,8 +264,7 @@ def rules_in_force(stored: dict[str, Any]) -> dict[str, Any]:
     summary="Read the retention rules in force, defaults included",
 )
 async def read_rules(account: Account, service: ServiceDep) -> JSONResponse:
-    async with service.db.engine.connect() as conn:
-        return ok(rules_in_force(await store.expiration_rules(conn, account)))
+    return ok(await actions.rules(service, account))
 
 
 @router.put(
@@ -491,10 +272,7 @@ async def read_rules(account: Account, service: ServiceDep) -> JSONResponse:
     summary="Set the retention rules ({} clears); answers the rules in force",
 )
 async def set_rules(body: ExpirationRules, account: Account, service: ServiceDep) -> JSONResponse:
-    rules = body.model_dump(exclude_none=True)
-    async with service.db.transaction() as conn:
-        await store.set_expiration_rules(conn, account, rules)
-    return ok(rules_in_force(rules))
+    return ok(await actions.set_rules(service, account, body.model_dump(exclude_none=True)))
 
 
 @downloads.get(
@@ -534,32 +312,24 @@ async def _signed_file(
     range_header: str | None = None,
 ) -> Response:
     """File ``index`` of `files.files_of` (the media, then the stills), if the link holds."""
-    async with service.db.transaction() as conn:
-        key = await keys.get_or_create(conn, DOWNLOAD_KEY)
-        row = await store.get_any(conn, asset_id)
-    refusal = links.refusal(key, asset_id, expires, sig, now_ms())
-    if refusal:
-        raise ApiError(403, refusal)
-    if row is None or row.status != Status.COMPLETE.value or not row.file_path:
-        raise ApiError(404, "This media file is gone.")
-    location = files.files_of(row)[index]
+    row, location = await actions.signed_file(service, asset_id, expires, sig, index)
     if index == 0 and containers.of_asset(json.loads(row.metadata)).name != ext:
-        raise ApiError(404, f"This media file is not {ext.upper()}: take the link the asset gives.")
+        raise NotFound(f"This media file is not {ext.upper()}: take the link the asset gives.")
     media_type = containers.FORMATS[ext].media_type if index == 0 else "image/jpeg"
     name = f"{row.id}.{ext}" if index < 2 else f"{row.id}.{index - 1}.{ext}"
     if not location.startswith("s3://"):
         path = PathLib(location)
         # A stat is cheaper than a thread hop.
         if not path.exists():  # noqa: ASYNC240
-            raise ApiError(404, "This media file is gone.")
+            raise NotFound("This media file is gone.")
         return FileResponse(path, media_type=media_type, filename=name)
     try:
         storage = await service.stores.of(row)  # the service's, or the asset's profile's
         size = await storage.size(location)
     except Exception as exc:  # the bucket cannot be reached: nothing the caller did wrong
-        raise ApiError(503, "The media store cannot be reached; try again shortly.") from exc
+        raise Unavailable("The media store cannot be reached; try again shortly.") from exc
     if size is None:
-        raise ApiError(404, "This media file is gone.")
+        raise NotFound("This media file is gone.")
     url = await storage.signed_url(location, LINK_TTL)
     if url is not None:
         # The bytes come straight from the bucket, for a few minutes.

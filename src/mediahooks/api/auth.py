@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from mediahooks.api.envelope import ApiError
+from mediahooks.errors import Unauthorized
 from mediahooks.service import Service
 from mediahooks.store import accounts
 
@@ -21,11 +21,11 @@ async def account_id(
 ) -> str:
     scheme, _, secret = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        raise ApiError(401, "Missing API secret: send the header 'Authorization: Bearer <secret>'.")
+        raise Unauthorized("Missing API secret: send the header 'Authorization: Bearer <secret>'.")
     async with service_of(request).db.engine.connect() as conn:
         found = await accounts.find(conn, secret.strip())
     if found is None:
-        raise ApiError(401, "Unknown API secret.")
+        raise Unauthorized("Unknown API secret.")
     return found
 
 

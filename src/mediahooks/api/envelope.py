@@ -3,6 +3,7 @@ produce the latter two. Every answer of the API goes through here."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -12,27 +13,59 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediahooks.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    MediahooksError,
+    NotFound,
+    Refused,
+    Unauthorized,
+    Unavailable,
+)
 from mediahooks.store.outage import is_outage
 
 T = TypeVar("T")
+log = logging.getLogger("mediahooks.api")
+
+# What each kind of `mediahooks.errors` answers. The platform answers 400 both to a request it
+# cannot read and to one the state of things refuses, so `Invalid` and `Refused` share it.
+STATUS_OF_KIND: dict[type[MediahooksError], int] = {
+    Invalid: 400,
+    Refused: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Unavailable: 503,
+}
 
 
-class ApiError(Exception):
-    """A request the client must fix: answered ``{"status": "fail", ...}`` with ``status``."""
+class ApiError(MediahooksError):
+    """An answer of HTTP's own, with a status no kind of the tree means (415 for a body's media
+    type, 416 for a Range, a refusal whose status the platform fixes per case)."""
 
     def __init__(
         self, status: int, message: str, errors: dict[str, list[str]] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, errors)
         self.status = status
-        self.message = message
-        self.errors = errors or {}
+
+
+def status_of(exc: MediahooksError) -> int | None:
+    """The status an error of the tree answers; None for one of no kind (a bug at the door)."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF_KIND:
+            return STATUS_OF_KIND[cls]
+    return None
 
 
 def found(row: T | None, what: str) -> T:
     """The row, or a 404 naming what was not found."""
     if row is None:
-        raise ApiError(404, f"{what} not found.")
+        raise NotFound(f"{what} not found.")
     return row
 
 
@@ -52,9 +85,14 @@ def field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-async def on_api_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return fail(exc.status, exc.message, exc.errors)
+async def on_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one translation of the error tree to the envelope: ``fail`` with the kind's status."""
+    assert isinstance(exc, MediahooksError)
+    status = status_of(exc)
+    if status is None:
+        log.error("an error of no kind reached the API", exc_info=exc)
+        return await on_crash(request, exc)
+    return fail(status, exc.message, exc.errors)
 
 
 async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:

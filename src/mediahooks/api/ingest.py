@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from mediahooks.api.envelope import ApiError
+from mediahooks.errors import Unauthorized
 from mediahooks.media.ingest import Ingest, IngestError
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -49,8 +50,7 @@ async def _forget(request: Request, token: str, stream: str) -> Response:
 def _bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401,
+        raise Unauthorized(
             "Missing publish token: send 'Authorization: Bearer <token>' or put it in the path, "
             "/ingest/t/<token>/<stream>/<file>.",
         )

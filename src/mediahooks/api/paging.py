@@ -1,20 +1,13 @@
-"""The platform's list paging, `startingId` (exclusive), `itemCount`, `isDescending`."""
+"""The platform's list paging read from the query: `startingId` (exclusive), `itemCount`,
+`isDescending`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query
 
-MAX_ID = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class Paging:
-    starting_id: int | None
-    count: int
-    descending: bool
+from mediahooks.actions.paging import MAX_ID, Paging
 
 
 def _paging(

@@ -24,10 +24,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 
-from mediahooks.api import playlinks, viewing
-from mediahooks.api.envelope import ApiError, fail, on_validation_error
-from mediahooks.api.paging import MAX_ID
+from mediahooks.actions import playlinks
+from mediahooks.actions.paging import MAX_ID
+from mediahooks.api import viewing
+from mediahooks.api.envelope import ApiError, on_error, on_validation_error
 from mediahooks.clock import now_ms
+from mediahooks.errors import (
+    Forbidden,
+    Invalid,
+    MediahooksError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from mediahooks.media import containers, playback
 from mediahooks.media.playback import Access, Grant, RangeRefused
 from mediahooks.media.viewer_hooks import ViewerHooks
@@ -58,8 +67,8 @@ class CorsRoute(APIRoute):
         async def with_cors(request: Request) -> Response:
             try:
                 response = await handler(request)
-            except ApiError as exc:
-                response = fail(exc.status, exc.message, exc.errors)
+            except MediahooksError as exc:
+                response = await on_error(request, exc)
             except RequestValidationError as exc:
                 response = await on_validation_error(request, exc)
             response.headers.update(CORS)
@@ -103,13 +112,13 @@ async def _grant(
     if sig is None and expires is None:
         return None
     if sig is None or expires is None:
-        raise ApiError(403, "A playback link needs both expires and sig: use it unchanged.")
+        raise Forbidden("A playback link needs both expires and sig: use it unchanged.")
     if (lo is None) != (hi is None):
-        raise ApiError(403, "A playback link's lo and hi come together: use it unchanged.")
+        raise Forbidden("A playback link's lo and hi come together: use it unchanged.")
     grant = Grant(account, stream, expires, lo, hi)
     refusal = grant.refusal(await playlinks.key(_service(request)), sig, now_ms())
     if refusal:
-        raise ApiError(403, refusal)
+        raise Forbidden(refusal)
     return grant
 
 
@@ -125,15 +134,15 @@ async def _check_token(request: Request, account: str, stream: str, token: str) 
     async with _service(request).db.engine.connect() as conn:
         row = await subscribe_tokens.by_token(conn, account, token)
     if row is None or not row.is_active:
-        raise ApiError(403, "Unknown or inactive subscribe token.")
+        raise Forbidden("Unknown or inactive subscribe token.")
     if row.expires_at is not None and row.expires_at <= now_ms():
-        raise ApiError(403, "This subscribe token has expired.")
+        raise Forbidden("This subscribe token has expired.")
     if not tokens.allows(row, stream):
-        raise ApiError(403, f"This subscribe token does not allow the stream {stream!r}.")
+        raise Forbidden(f"This subscribe token does not allow the stream {stream!r}.")
     origin = request.headers.get("origin")
     origins = json.loads(row.allowed_origins)
     if origin and origins and origin not in origins:
-        raise ApiError(403, f"This subscribe token may not be used from {origin}.")
+        raise Forbidden(f"This subscribe token may not be used from {origin}.")
     expires: int | None = row.expires_at
     return expires
 
@@ -152,7 +161,7 @@ async def _authorize(
     async with service.db.engine.connect() as conn:
         public = await store.public(conn, account)
         if public is None:
-            raise ApiError(404, f"No account {account!r}.")
+            raise NotFound(f"No account {account!r}.")
         protected = await store.protected(conn, account, stream, token_ids)
     token = _presented_token(request, token)
     token_expires = None
@@ -193,7 +202,7 @@ async def live(
 ) -> Response:
     presented = await _grant(request, accountId, streamName, expires, sig, lo, hi)
     if presented is not None and presented.lo is not None:
-        raise ApiError(403, "This playback link is for a past range, not the live stream.")
+        raise Forbidden("This playback link is for a past range, not the live stream.")
     service = _service(request)
     async with service.db.engine.connect() as conn:
         latest = await store.latest(conn, accountId, streamName)
@@ -211,7 +220,7 @@ async def live(
         )
     if latest is None or not newest:
         state = "has not started" if latest is None or latest.ended_at is None else "has ended"
-        raise ApiError(404, f"The stream {streamName!r} {state}: nothing to play yet.")
+        raise NotFound(f"The stream {streamName!r} {state}: nothing to play yet.")
     _playable(latest)
     query = grant.query(await playlinks.key(service))
     if latest.ended_at is None:
@@ -263,9 +272,9 @@ async def range_playlist(
     try:
         start_ms, stop_ms = playback.parse_range(start, stop, duration, now_ms())
     except RangeRefused as exc:
-        raise ApiError(400, exc.message, {exc.field: [exc.message]}) from exc
+        raise Invalid(exc.message, {exc.field: [exc.message]}) from exc
     if presented is not None and not presented.contains(start_ms, stop_ms):
-        raise ApiError(403, "This playback link allows only the range it was made for.")
+        raise Forbidden("This playback link allows only the range it was made for.")
     service = _service(request)
     async with service.db.engine.connect() as conn:
         found = await store.overlapping(conn, accountId, streamName, start_ms, stop_ms)
@@ -282,11 +291,10 @@ async def range_playlist(
         stop_ms - start_ms,
     )
     if not found:
-        raise ApiError(404, f"No timeline of {streamName!r} covers this range (anymore).")
+        raise NotFound(f"No timeline of {streamName!r} covers this range (anymore).")
     if len(found) > 1:
         ids = ", ".join(str(b) for b in found)
-        raise ApiError(
-            400,
+        raise Invalid(
             f"The range spans broadcasts {ids} (the stream restarted): add broadcast=<id>.",
             {"broadcast": [f"one of {ids}"]},
         )
@@ -313,10 +321,10 @@ async def media_file(
 ) -> Response:
     grant = await _grant(request, accountId, streamName, expires, sig, lo, hi)
     if grant is None:
-        raise ApiError(401, "Segment URLs are signed: take them from a playlist of /play.")
+        raise Unauthorized("Segment URLs are signed: take them from a playlist of /play.")
     suffix = FilePath(fileName).suffix.lower()
     if suffix not in MEDIA_TYPES:
-        raise ApiError(404, "Segments end in .ts or .m4s; the init segment is init.mp4.")
+        raise NotFound("Segments end in .ts or .m4s; the init segment is init.mp4.")
     service = _service(request)
     async with service.db.engine.connect() as conn:
         if suffix == ".mp4":
@@ -325,10 +333,10 @@ async def media_file(
         else:
             row = await store.segment_file(conn, accountId, streamName, broadcastId, fileName)
             if row is not None and not _covered(grant, row.start_ms, row.duration_ms):
-                raise ApiError(403, "This playback link does not cover this segment.")
+                raise Forbidden("This playback link does not cover this segment.")
             path, live = (row.path, row.ended_at is None) if row else (None, False)
     if not path:
-        raise ApiError(404, "This segment is gone: it left the timeline.")
+        raise NotFound("This segment is gone: it left the timeline.")
     headers = {"Cache-Control": "private, max-age=3600"}
     if segments.here(path):
         response: Response = FileResponse(path, media_type=MEDIA_TYPES[suffix], headers=headers)
@@ -338,10 +346,10 @@ async def media_file(
             body = await segments.read(service.storage, path)
         except FileNotFoundError as exc:
             if live and service.storage.kind != "local":  # its node has not uploaded it yet
-                raise ApiError(503, "This segment is not in the media store yet; retry.") from exc
-            raise ApiError(404, "This segment is gone: it left the timeline.") from exc
+                raise Unavailable("This segment is not in the media store yet; retry.") from exc
+            raise NotFound("This segment is gone: it left the timeline.") from exc
         except Exception as exc:  # the bucket cannot be reached: nothing the viewer did wrong
-            raise ApiError(503, "The media store cannot be reached; try again shortly.") from exc
+            raise Unavailable("The media store cannot be reached; try again shortly.") from exc
         headers["Content-Length"] = str(body.size)
         response = StreamingResponse(body.chunks, media_type=MEDIA_TYPES[suffix], headers=headers)
     if sid is not None and live:

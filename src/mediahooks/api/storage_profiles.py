@@ -15,9 +15,10 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
+from mediahooks.actions.bodies import Body
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.bodies import Body
-from mediahooks.api.envelope import ApiError, found, ok
+from mediahooks.api.envelope import found, ok
+from mediahooks.errors import Conflict, Invalid
 from mediahooks.storage import profiles
 from mediahooks.store import storage_profiles as store
 from mediahooks.store.schema import DbRow
@@ -126,8 +127,7 @@ def _values(options: OptionsUpdate, given: set[str]) -> dict[str, Any]:
 
 def _check_kind(kind: str | None) -> None:
     if kind == "gcs":
-        raise ApiError(
-            400,
+        raise Invalid(
             "Google Cloud Storage is not offered by this server: use type awsS3 with any "
             "S3-compatible bucket (its XML API too, with HMAC keys and endpointUrl).",
             {"type": ["gcs is not offered"]},
@@ -180,9 +180,7 @@ async def update_profile(
     values: dict[str, Any] = {}
     if body.options is not None:
         if "bucketName" in body.options.model_fields_set and body.options.bucketName is None:
-            raise ApiError(
-                400, "options.bucketName cannot be removed.", {"options": ["bucketName"]}
-            )
+            raise Invalid("options.bucketName cannot be removed.", {"options": ["bucketName"]})
         values.update(_values(body.options, body.options.model_fields_set))
     if body.name is not None:
         values["name"] = body.name
@@ -204,8 +202,7 @@ async def delete_profile(id: ProfileId, account: Account, service: ServiceDep) -
         found(await store.get(conn, account, profile_id), "Storage profile")
         used = await store.in_use(conn, profile_id)
         if used:
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"{used} media assets keep their files in this profile's bucket: delete them "
                 "first (the service deletes their files there), then the profile.",
             )
@@ -227,7 +224,7 @@ async def validate(body: StorageChoice, account: Account, service: ServiceDep) -
         else:
             row = None
     if body.type == "dolbyStorage":
-        raise ApiError(400, "dolbyStorage is this server's own storage: nothing to validate.")
+        raise Invalid("dolbyStorage is this server's own storage: nothing to validate.")
     if row is not None:
         settings = profiles.Settings.of(row)
         if body.options is not None:  # the platform's overrides of a profile's options
@@ -235,9 +232,7 @@ async def validate(body: StorageChoice, account: Account, service: ServiceDep) -
             settings = profiles.Settings(**{**settings.__dict__, **changed})
     else:
         if body.options is None or body.options.bucketName is None:
-            raise ApiError(
-                400, "Give storage options with a bucketName.", {"options": ["bucketName"]}
-            )
+            raise Invalid("Give storage options with a bucketName.", {"options": ["bucketName"]})
         settings = profiles.Settings(
             **_values(body.options, body.options.model_fields_set | {"bucketName"})
         )
@@ -246,7 +241,7 @@ async def validate(body: StorageChoice, account: Account, service: ServiceDep) -
             settings, service.settings.data_dir / "spool" / "profiles" / "validation"
         )
     except profiles.ProfileError as exc:
-        raise ApiError(
-            400, exc.message[:1].upper() + exc.message[1:] + ".", {exc.field: [exc.message]}
+        raise Invalid(
+            exc.message[:1].upper() + exc.message[1:] + ".", {exc.field: [exc.message]}
         ) from exc
     return ok({"id": test_id, "storage": {"type": profiles.TYPE, "path": location}})

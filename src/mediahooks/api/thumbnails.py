@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, StrictStr
 
+from mediahooks.actions.bodies import Body
+from mediahooks.actions.paging import MAX_ID
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.bodies import Body
 from mediahooks.api.envelope import ApiError, ok
-from mediahooks.api.paging import MAX_ID
 from mediahooks.clock import now_ms
+from mediahooks.errors import Conflict, Invalid, NotFound
 from mediahooks.media import thumbnails
 from mediahooks.store import thumbnails as store
 from mediahooks.store import timelines
@@ -71,16 +72,12 @@ async def take_thumbnail(
         broadcast = await timelines.live(conn, account, body.streamName)
         path = await store.newest_segment(conn, broadcast.id) if broadcast else None
     if broadcast is None:
-        raise ApiError(
-            404, f"Stream {body.streamName} is not live: thumbnails are of live streams."
-        )
+        raise NotFound(f"Stream {body.streamName} is not live: thumbnails are of live streams.")
     if body.tokenId is not None and body.tokenId != broadcast.token_id:
         reason = f"stream {body.streamName} is live with token {broadcast.token_id}"
-        raise ApiError(
-            400, f"tokenId {body.tokenId} does not match: {reason}.", {"tokenId": [reason]}
-        )
+        raise Invalid(f"tokenId {body.tokenId} does not match: {reason}.", {"tokenId": [reason]})
     if path is None:
-        raise ApiError(409, f"Stream {body.streamName} has no picture yet; try again in a second.")
+        raise Conflict(f"Stream {body.streamName} has no picture yet; try again in a second.")
     wait = _window(request).admit(f"{account}/{body.streamName}", now_ms())
     if wait is not None:
         raise ApiError(
@@ -90,7 +87,7 @@ async def take_thumbnail(
         )
     emitted = await thumbnails.take(service.db, service.storage, broadcast, path)
     if emitted is None:
-        raise ApiError(409, f"Stream {body.streamName} has no picture to take (no video?).")
+        raise Conflict(f"Stream {body.streamName} has no picture to take (no video?).")
     answer = ok(True)
     answer.headers["X-Mediahooks-Message-Id"] = emitted.msg_id
     answer.headers["X-Mediahooks-Webhook-Ids"] = ",".join(map(str, emitted.webhook_ids))

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
-from mediahooks.api import token_fields as fields
+from mediahooks.actions import token_fields as fields
+from mediahooks.actions import tokens as actions
+from mediahooks.actions.bodies import Body
+from mediahooks.actions.paging import MAX_ID
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.bodies import Body
-from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.paging import MAX_ID
+from mediahooks.api.envelope import ok
+from mediahooks.errors import Invalid
 from mediahooks.ingest import streamid
 from mediahooks.ingest.rtmp_url import APP
 from mediahooks.media.ingest import STREAM_NAME
@@ -131,11 +133,7 @@ def _answer(request: Request, service: ServiceDep, rows: list[DbRow]) -> list[di
 async def create_token(
     body: fields.TokenCreate, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    view = body.view()
-    fields.check(view)
-    async with service.db.transaction() as conn:
-        row = await store.create(conn, account, fields.columns(view))
-    service.known_tokens.learn(row)  # SRT callers with it are let in at once
+    row = await actions.create(service, account, body)
     return ok(_answer(request, service, [row])[0])
 
 
@@ -154,8 +152,7 @@ async def list_tokens(
     isDescending: IsDescending = False,
 ) -> JSONResponse:
     """A page of tokens; past the last page the list is empty."""
-    async with service.db.engine.connect() as conn:
-        rows = await store.page(conn, account, sortBy, isDescending, page, itemsOnPage)
+    rows = await actions.page(service, account, sortBy, isDescending, page, itemsOnPage)
     return ok(_answer(request, service, rows))
 
 
@@ -179,10 +176,9 @@ async def list_tokens_by_name(
 ) -> JSONResponse:
     """Tokens whose label, or one of whose stream names (not patterns), holds `name`,
     ignoring case."""
-    async with service.db.engine.connect() as conn:
-        rows = await store.page_by_name(
-            conn, account, name, filterBy, sortBy, isDescending, page, itemsOnPage
-        )
+    rows = await actions.page(
+        service, account, sortBy, isDescending, page, itemsOnPage, name, filterBy
+    )
     return ok(_answer(request, service, rows))
 
 
@@ -201,15 +197,13 @@ async def active_token(
     """`{"tokenIds": [id]}` while the stream is live, else an empty list."""
     parts = StreamId.fullmatch(streamId)
     if parts is None:
-        raise ApiError(
-            400,
+        raise Invalid(
             f"streamId is <accountId>/<streamName>, e.g. {account}/mystream.",
             {"streamId": ["not <accountId>/<streamName>"]},
         )
     if parts["account"] != account:
         return ok({"tokenIds": []})  # another account's streams are none of this one's
-    async with service.db.engine.connect() as conn:
-        return ok({"tokenIds": await store.live_ids(conn, account, parts["stream"])})
+    return ok({"tokenIds": await actions.live_ids(service, account, parts["stream"])})
 
 
 @router.get(
@@ -218,8 +212,7 @@ async def active_token(
     operation_id="PublishTokenV1_GetAllActiveTokensByAccount",
 )
 async def active_tokens(account: Account, service: ServiceDep) -> JSONResponse:
-    async with service.db.engine.connect() as conn:
-        return ok({"tokenIds": await store.live_ids(conn, account)})
+    return ok({"tokenIds": await actions.live_ids(service, account)})
 
 
 @router.patch(
@@ -233,8 +226,7 @@ async def disable_tokens(
     """Set `isActive` false on each token: it publishes nothing more (an RTMP publisher live
     with it is stopped)."""
     wanted = list(dict.fromkeys(body.tokenIds))
-    async with service.db.transaction() as conn:
-        done = await store.set_active(conn, account, wanted, False)
+    done = await actions.disable(service, account, wanted)
     return ok(
         {
             "successfulTokens": done,
@@ -255,9 +247,7 @@ async def disable_tokens(
 async def read_token(
     id: TokenId, request: Request, account: Account, service: ServiceDep
 ) -> JSONResponse:
-    async with service.db.engine.connect() as conn:
-        row = found(await store.get(conn, account, id), f"Publish token {id}")
-    return ok(_answer(request, service, [row])[0])
+    return ok(_answer(request, service, [await actions.get(service, account, id)])[0])
 
 
 @router.put(
@@ -293,17 +283,7 @@ async def _update(
     account: str,
     service: ServiceDep,
 ) -> JSONResponse:
-    async with service.db.transaction() as conn:
-        current = found(
-            await store.get(conn, account, token_id, lock=True), f"Publish token {token_id}"
-        )
-        view = body.apply(fields.view_of(current))
-        fields.check(view)
-        values = fields.columns(view)
-        if body.refreshToken:
-            values["token"] = store.new_token()
-        row = found(await store.update_one(conn, account, token_id, values), "Publish token")
-    service.known_tokens.learn(row)
+    row = await actions.update(service, account, token_id, body)
     return ok(_answer(request, service, [row])[0])
 
 
@@ -313,8 +293,5 @@ async def _update(
     operation_id="PublishTokenV1_DeleteToken",
 )
 async def delete_token(id: TokenId, account: Account, service: ServiceDep) -> JSONResponse:
-    async with service.db.transaction() as conn:
-        deleted = await store.delete(conn, account, id)
-    if not deleted:
-        raise ApiError(404, f"Publish token {id} not found.")
+    await actions.delete(service, account, id)
     return ok(True)

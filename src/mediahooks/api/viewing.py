@@ -13,13 +13,15 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
-from mediahooks.api import playlinks
+from mediahooks.actions import playlinks
+from mediahooks.actions.bodies import Body
+from mediahooks.actions.paging import MAX_ID
+from mediahooks.actions.token_fields import StreamRule
 from mediahooks.api.auth import Account, ServiceDep
-from mediahooks.api.bodies import Body
-from mediahooks.api.envelope import ApiError, found, ok
-from mediahooks.api.paging import MAX_ID, PagingDep
-from mediahooks.api.token_fields import StreamRule
+from mediahooks.api.envelope import found, ok
+from mediahooks.api.paging import PagingDep
 from mediahooks.clock import from_iso, iso, now_ms
+from mediahooks.errors import Invalid, NotFound
 from mediahooks.media.playback import MAX_RANGE_MS, Grant
 from mediahooks.store import playback as playback_store
 from mediahooks.store import subscribe_tokens as store
@@ -82,7 +84,7 @@ def _future(moment: datetime | None) -> int | None:
         return None
     ms = from_iso(moment)
     if ms <= now_ms():
-        raise ApiError(400, "expiresOn must be in the future.", {"expiresOn": ["in the past"]})
+        raise Invalid("expiresOn must be in the future.", {"expiresOn": ["in the past"]})
     return ms
 
 
@@ -127,8 +129,7 @@ async def update_token(
         ]
         streams += [rule.model_dump() for rule in body.addTokenStreams or []]
         if not streams:
-            raise ApiError(
-                400,
+            raise Invalid(
                 "A subscribe token needs at least one stream: add one or delete the token.",
                 {"removeTokenStreams": ["would leave no stream"]},
             )
@@ -151,7 +152,7 @@ async def update_token(
 async def delete_token(id: TokenId, account: Account, service: ServiceDep) -> JSONResponse:
     async with service.db.transaction() as conn:
         if not await store.delete(conn, account, id):
-            raise ApiError(404, f"Subscribe token {id} not found.")
+            raise NotFound(f"Subscribe token {id} not found.")
     return ok(True)
 
 
@@ -184,16 +185,14 @@ async def make_link(
         grant = Grant(account, body.streamName, expires)
         url = playlinks.live_url(base, key, grant)
     elif body.startTime is None or body.stopTime is None:
-        raise ApiError(
-            400,
+        raise Invalid(
             "A range needs both startTime and stopTime; give neither for the live stream.",
             {"stopTime" if body.stopTime is None else "startTime": ["is required"]},
         )
     else:
         lo, hi = from_iso(body.startTime), from_iso(body.stopTime)
         if not 0 < hi - lo <= MAX_RANGE_MS:
-            raise ApiError(
-                400,
+            raise Invalid(
                 "stopTime must be after startTime, by at most 12 h.",
                 {"stopTime": ["after startTime, at most 12 h"]},
             )

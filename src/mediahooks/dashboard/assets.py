@@ -8,16 +8,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from mediahooks.api import playlinks
-from mediahooks.api.assets import AssetId, AssetStatus, AssetType, delete_one, download_links
+from mediahooks.actions import assets as actions
+from mediahooks.actions import playlinks
+from mediahooks.actions.assets import AssetStatus, AssetType
 from mediahooks.assets import DELETABLE, Status
 from mediahooks.dashboard.web import MemberDep, form, redirect, render
+from mediahooks.errors import NotFound
 from mediahooks.store import assets as store
 
 router = APIRouter(include_in_schema=False)
 STATUSES: tuple[AssetStatus, ...] = ("processing", "complete", "error", "deleting")
 TYPES: tuple[AssetType, ...] = ("clip", "recording")
 PAGE_SIZE = 25
+AssetId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 @router.get("/assets")
@@ -38,8 +41,7 @@ async def assets_page(
         page=page,
         limit=PAGE_SIZE,
     )
-    async with seen.service.db.engine.connect() as conn:
-        rows = await store.page(conn, seen.account, listing)
+    rows, _ = await actions.page(seen.service, seen.account, listing)
     return render(
         seen,
         "assets.html",
@@ -57,12 +59,12 @@ async def assets_page(
 
 @router.get("/assets/{asset_id}")
 async def asset_page(seen: MemberDep, asset_id: Annotated[str, Path(max_length=64)]) -> Response:
-    async with seen.service.db.engine.connect() as conn:
-        row = await store.get(conn, seen.account, asset_id)
-    if row is None or row.status == Status.DELETED.value:
+    try:
+        row = await actions.get(seen.service, seen.account, asset_id)
+    except NotFound:
         return render(seen, "missing.html", 404, what=f"Media asset {asset_id}")
     base = str(seen.request.base_url)
-    links = await download_links(seen.service, base, row)
+    links = await actions.download_links(seen.service, base, row)
     return render(
         seen,
         "asset.html",
@@ -77,7 +79,10 @@ async def asset_page(seen: MemberDep, asset_id: Annotated[str, Path(max_length=6
 @router.post("/assets/{asset_id}/delete")
 async def delete_asset(seen: MemberDep, asset_id: AssetId) -> Response:
     await form(seen)
-    refusal = await delete_one(seen.service, seen.account, asset_id)
-    if refusal:
-        return redirect(seen, f"/assets/{asset_id}", f"Not deleted ({refusal}).", error=True)
+    try:
+        await actions.delete(seen.service, seen.account, asset_id)
+    except NotFound:
+        return redirect(seen, f"/assets/{asset_id}", "Not deleted (not found).", error=True)
+    except actions.NotDeletable as exc:
+        return redirect(seen, f"/assets/{asset_id}", f"Not deleted ({exc.reason}).", error=True)
     return redirect(seen, "/assets", "The asset is being deleted; its files go first.")

@@ -8,9 +8,10 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from mediahooks.api import playlinks
+from mediahooks.actions import assets, playlinks
 from mediahooks.clock import now_ms
-from mediahooks.dashboard.web import MemberDep, form, one, redirect, render
+from mediahooks.dashboard.web import MemberDep, form, one, problem, redirect, render
+from mediahooks.errors import MediahooksError
 from mediahooks.media import clips
 from mediahooks.media.playback import Grant
 from mediahooks.store import timelines, tokens
@@ -101,14 +102,12 @@ async def request_clip(seen: MemberDep) -> Response:
         stream_name=stream, start_ms=start, stop_ms=stop, name=one(fields, "name")[:256] or None
     )
     base = str(seen.request.base_url)
-    links = await playlinks.clip_links(seen.service, base, seen.account, stream)
     try:
-        async with seen.service.db.transaction() as conn:
-            rows = await clips.request(conn, seen.account, clip, now, links)
-    except clips.ClipRefused as exc:
-        return redirect(seen, "/streams", f"The clip was refused: {exc.message}", error=True)
+        rows = await assets.request_clip(seen.service, seen.account, clip, base, now)
+    except MediahooksError as exc:
+        return redirect(seen, "/streams", f"The clip was refused: {problem(exc)}", error=True)
     if len(rows) == 1:
-        return redirect(seen, f"/assets/{rows[0].id}", "Clip requested.")
+        return redirect(seen, f"/assets/{rows[0]['id']}", "Clip requested.")
     return redirect(
         seen,
         f"/assets?stream={quote(stream)}",

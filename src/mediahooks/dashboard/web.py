@@ -14,9 +14,11 @@ from urllib.parse import parse_qs, quote, unquote
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from mediahooks import __version__
 from mediahooks.dashboard import feed, session
+from mediahooks.errors import MediahooksError
 from mediahooks.service import Service
 from mediahooks.store import keys
 
@@ -59,6 +61,22 @@ templates.env.filters["pretty"] = pretty_json
 templates.env.globals["version"] = __version__
 
 
+def problem(exc: ValidationError | MediahooksError) -> str:
+    """The one translation of an action's error (or of its body's validation) to the sentence
+    a form shows: the error's own message, or each field's reason."""
+    if isinstance(exc, MediahooksError):
+        return exc.message
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ())) or "form"
+        parts.append(
+            f"{field}: {str(error.get('msg', 'is invalid')).removeprefix('Value error, ')}"
+        )
+    return "; ".join(parts)
+
+
+# The two below steer a request through the dashboard (to the sign-in page, to a refusal page);
+# they are the door's own flow, not errors of the service, so they stay outside its tree.
 class SignInRequired(Exception):
     """A page or action reached without a session: answered with a way to the sign-in page."""
 

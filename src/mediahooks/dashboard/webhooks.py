@@ -10,14 +10,12 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from mediahooks.api import deliveries as delivery_api
-from mediahooks.api import webhooks as api
-from mediahooks.api.envelope import ApiError
-from mediahooks.api.paging import MAX_ID
+from mediahooks.actions import deliveries as delivery_actions
+from mediahooks.actions import webhooks as actions
+from mediahooks.actions.paging import MAX_ID
 from mediahooks.clock import now_ms
-from mediahooks.dashboard.web import MemberDep, Visitor, form, one, redirect, render
-from mediahooks.store import attempt_log
-from mediahooks.store import webhooks as store
+from mediahooks.dashboard.web import MemberDep, Visitor, form, one, problem, redirect, render
+from mediahooks.errors import MediahooksError, NotFound
 from mediahooks.store.schema import DbRow
 
 router = APIRouter(include_in_schema=False)
@@ -35,19 +33,6 @@ WebhookPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 DeliveryPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def problem(exc: ValidationError | ApiError) -> str:
-    """One sentence a person can act on, from the API's own validation."""
-    if isinstance(exc, ApiError):
-        return exc.message
-    parts = []
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error.get("loc", ())) or "form"
-        parts.append(
-            f"{field}: {str(error.get('msg', 'is invalid')).removeprefix('Value error, ')}"
-        )
-    return "; ".join(parts)
-
-
 def _fields(posted: dict[str, list[str]]) -> dict[str, Any]:
     """The API's webhook fields from a posted form: a checkbox is sent only when checked."""
     values: dict[str, Any] = {"url": one(posted, "url"), "filter": one(posted, "filter") or None}
@@ -61,13 +46,12 @@ async def webhooks_page(seen: MemberDep) -> Response:
 
 
 async def _list(seen: Visitor, status_code: int = 200, **extra: Any) -> Response:
-    async with seen.service.db.engine.connect() as conn:
-        rows = await store.page(conn, seen.account, None, 100, False)
+    rows = await actions.page(seen.service, seen.account, None, 100, False)
     return render(
         seen,
         "webhooks.html",
         status_code,
-        rows=[api.webhook_json(r) for r in rows],
+        rows=[actions.webhook_json(r) for r in rows],
         hook_types=HOOK_TYPES,
         **extra,
     )
@@ -78,15 +62,14 @@ async def create_webhook(seen: MemberDep) -> Response:
     posted = await form(seen)
     values = _fields(posted)
     try:
-        row = await api.create(seen.service, seen.account, api.WebhookCreate(**values))
-    except (ValidationError, ApiError) as exc:
+        row = await actions.create(seen.service, seen.account, actions.WebhookCreate(**values))
+    except (ValidationError, MediahooksError) as exc:
         return await _list(seen, 400, error=problem(exc), entered=values)
     return redirect(seen, f"/webhooks/{row.id}", "Webhook created.")
 
 
 async def _webhook(seen: Visitor, webhook_id: int) -> DbRow | None:
-    async with seen.service.db.engine.connect() as conn:
-        return await store.get(conn, seen.account, webhook_id)
+    return await actions.find(seen.service, seen.account, webhook_id)
 
 
 @router.get("/webhooks/{webhook_id}")
@@ -110,17 +93,16 @@ async def _show(
     status_code: int = 200,
     **extra: Any,
 ) -> Response:
-    async with seen.service.db.engine.connect() as conn:
-        deliveries = await attempt_log.page(
-            conn, row.id, [queue] if queue else [], before, PAGE_SIZE + 1, True
-        )
+    deliveries = await delivery_actions.page(
+        seen.service, row.id, [queue] if queue else [], before, PAGE_SIZE + 1, True
+    )
     return render(
         seen,
         "webhook.html",
         status_code,
-        webhook=api.webhook_json(row),
+        webhook=actions.webhook_json(row),
         hook_types=HOOK_TYPES,
-        deliveries=[delivery_api.delivery_json(d) for d in deliveries[:PAGE_SIZE]],
+        deliveries=[delivery_actions.delivery_json(d) for d in deliveries[:PAGE_SIZE]],
         older=deliveries[PAGE_SIZE - 1].id if len(deliveries) > PAGE_SIZE else None,
         queue=queue,
         queues=QUEUES,
@@ -158,9 +140,9 @@ async def _update(
 ) -> Response:
     values = _fields(posted) if posted is not None else {}
     try:
-        body = api.WebhookUpdate.model_validate(values | flags)
-        await api.update(seen.service, seen.account, webhook_id, body)
-    except (ValidationError, ApiError) as exc:
+        body = actions.WebhookUpdate.model_validate(values | flags)
+        await actions.update(seen.service, seen.account, webhook_id, body)
+    except (ValidationError, MediahooksError) as exc:
         row = await _webhook(seen, webhook_id)
         if row is None:
             return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
@@ -175,9 +157,9 @@ async def send_test(seen: MemberDep, webhook_id: WebhookPath) -> Response:
     if await _webhook(seen, webhook_id) is None:
         return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
     try:
-        _, emitted = await api.send_test(seen.service, seen.account, hook_type, only=webhook_id)
-    except ApiError as exc:
-        return redirect(seen, target, exc.message, error=True)
+        _, emitted = await actions.send_test(seen.service, seen.account, hook_type, only=webhook_id)
+    except MediahooksError as exc:
+        return redirect(seen, target, problem(exc), error=True)
     if not emitted.webhook_ids:
         message = f"This webhook does not take {hook_type} hooks: tick them in its settings first."
         return redirect(seen, target, message, error=True)
@@ -188,9 +170,9 @@ async def send_test(seen: MemberDep, webhook_id: WebhookPath) -> Response:
 async def delete_webhook(seen: MemberDep, webhook_id: WebhookPath) -> Response:
     await form(seen)
     try:
-        await api.delete(seen.service, seen.account, webhook_id)
-    except ApiError as exc:
-        return redirect(seen, "/webhooks", exc.message, error=True)
+        await actions.delete(seen.service, seen.account, webhook_id)
+    except MediahooksError as exc:
+        return redirect(seen, "/webhooks", problem(exc), error=True)
     return redirect(seen, "/webhooks", f"Webhook {webhook_id} deleted.")
 
 
@@ -204,7 +186,7 @@ async def recover(seen: MemberDep, webhook_id: WebhookPath) -> Response:
         return redirect(seen, target, "Give the time to recover from.", error=True)
     if await _webhook(seen, webhook_id) is None:
         return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
-    count = await delivery_api.recover(seen.service, webhook_id, since_ms)
+    count = await delivery_actions.recover(seen.service, webhook_id, since_ms)
     return redirect(seen, target, f"{count} failed deliver{'ies' if count != 1 else 'y'} queued.")
 
 
@@ -213,23 +195,22 @@ async def delivery_page(
     seen: MemberDep, webhook_id: WebhookPath, delivery_id: DeliveryPath
 ) -> Response:
     row = await _webhook(seen, webhook_id)
-    found = None
-    if row is not None:
-        async with seen.service.db.engine.connect() as conn:
-            found = await attempt_log.get(conn, webhook_id, delivery_id)
-    if row is None or found is None:
+    try:
+        if row is None:
+            raise NotFound(f"Webhook {webhook_id} not found.")
+        delivery, attempts = await delivery_actions.get(seen.service, webhook_id, delivery_id)
+    except NotFound:
         return render(seen, "missing.html", 404, what=f"Delivery {delivery_id}")
-    delivery, attempts = found
     return render(
         seen,
         "delivery.html",
-        webhook=api.webhook_json(row),
-        delivery=delivery_api.delivery_json(delivery),
+        webhook=actions.webhook_json(row),
+        delivery=delivery_actions.delivery_json(delivery),
         # A picture is described, not shown as bytes.
-        body=delivery_api.payload_json(bytes(delivery.body), delivery.headers)
+        body=delivery_actions.payload_json(bytes(delivery.body), delivery.headers)
         if delivery.headers
         else bytes(delivery.body),
-        attempts=[delivery_api.attempt_json(a) for a in attempts],
+        attempts=[delivery_actions.attempt_json(a) for a in attempts],
         retryable=delivery.status in ("succeeded", "failed"),
         now=now_ms(),
     )
@@ -242,7 +223,7 @@ async def retry(seen: MemberDep, webhook_id: WebhookPath, delivery_id: DeliveryP
     if await _webhook(seen, webhook_id) is None:
         return render(seen, "missing.html", 404, what=f"Webhook {webhook_id}")
     try:
-        await delivery_api.retry(seen.service, webhook_id, delivery_id)
-    except ApiError as exc:
-        return redirect(seen, target, exc.message, error=True)
+        await delivery_actions.retry(seen.service, webhook_id, delivery_id)
+    except MediahooksError as exc:
+        return redirect(seen, target, problem(exc), error=True)
     return redirect(seen, target, "Queued again: it goes out now.")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from mediahooks.config import Network
+from mediahooks.errors import Refused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -39,7 +40,7 @@ _REFUSED: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] 
 )
 
 
-class TargetRefused(Exception):
+class TargetRefused(Refused):
     """The URL may not be called. `kind` is `blocked` or `dns`."""
 
     def __init__(self, kind: str, message: str) -> None:

@@ -19,7 +19,7 @@ import logging
 import threading
 from typing import Literal
 
-from mediahooks import admission
+from mediahooks import admission, errors
 from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.ingest.remux import Container, Piece, Pipe, Remuxer
@@ -50,7 +50,7 @@ KEEPALIVE_SECONDS = 2.0
 TOKEN_CHECK_SECONDS = 3.0
 
 
-class Refused(Exception):
+class Refused(errors.Refused):
     """A publisher turned away; `reason` says what to change, `kind` what was wrong."""
 
     def __init__(self, kind: RefusalKind, reason: str) -> None:

@@ -18,7 +18,12 @@ call. Each caller is decided twice:
 Bytes go from the thread to the loop in batches (one hand-over per round of `ROUND_SECONDS`, not
 per packet) and into the session in order. A session that falls behind stops its socket being
 read (back-pressure: libsrt's receive buffer holds the stream meanwhile). A caller that stops
-sending is dropped by libsrt after `SRTO_PEERIDLETIMEO`, and its broadcast ends.
+sending is dropped by libsrt after `SRTO_PEERIDLETIMEO`, and its broadcast ends. The thread runs
+as a loop of the service's supervisor (`run`): a bug in it ends the process.
+
+Over 400 lines on purpose: the callback, the thread and the loop share one set of callers and
+hand them over under rules that only read right side by side; split, each file would hold half of
+every hand-over.
 """
 
 from __future__ import annotations
@@ -35,10 +40,13 @@ from dataclasses import dataclass, field
 from mediahooks.ingest import libsrt, streamid
 from mediahooks.ingest.known_tokens import KnownTokens
 from mediahooks.ingest.live import LiveIngest, Refused, Session, authorize
+from mediahooks.loops import Beat
 from mediahooks.media.ingest import STREAM_NAME
 from mediahooks.store import tokens
 
 log = logging.getLogger("mediahooks.srt")
+# How often the door's loop tells the supervisor it is alive (its thread has no database work).
+BEAT_SECONDS = 5.0
 
 ROUND_SECONDS = 0.05  # the thread hands bytes over at most this often
 WAIT_MS = 100  # longest wait in libsrt's epoll: how soon the thread sees commands and the stop
@@ -104,6 +112,8 @@ class SrtServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        # Done when the thread ends: with the exception that broke it, if one did.
+        self._ended: asyncio.Future[None] | None = None
         self._commands: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
         # By socket, from the callback to the thread, with when (monotonic).
         self._admitted: dict[int, tuple[Admission, float]] = {}
@@ -115,8 +125,38 @@ class SrtServer:
         the port cannot be had."""
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._open, host, port)
+        self._ended = self._loop.create_future()
         self._thread = threading.Thread(target=self._io, name="srt", daemon=True)
         self._thread.start()
+
+    async def run(self, beat: Beat) -> None:
+        """The door's thread as a loop of the service's supervisor: this raises what broke the
+        thread, so a broken SRT door ends the process as any broken loop does (it used to be
+        logged while SRT silently stopped). Stopped on purpose (`close`), it waits to be
+        cancelled with the other loops."""
+        ended = self._ended
+        assert ended is not None, "start the door first"
+        while not ended.done():
+            beat()
+            await asyncio.wait([ended], timeout=BEAT_SECONDS)
+        failure = ended.exception()
+        if failure is not None:
+            log.error("srt: the door's thread broke", exc_info=failure)
+            # A bug, whatever broke it: the thread cannot be started again, so this must not
+            # pass for a database outage (an OSError would) and be retried for ever. Raised
+            # outside an `except`, nothing chains it to that error.
+            raise RuntimeError(
+                f"the SRT door's thread broke ({type(failure).__name__}: {failure}); "
+                "SRT callers are no longer read"
+            )
+        await asyncio.Event().wait()
+
+    def _thread_ended(self, failure: Exception | None) -> None:
+        if self._ended is not None and not self._ended.done():
+            if failure is None:
+                self._ended.set_result(None)
+            else:
+                self._ended.set_exception(failure)
 
     def _open(self, host: str, port: int) -> None:
         srt = self._srt = libsrt.load()
@@ -219,6 +259,7 @@ class SrtServer:
         srt = self._srt
         assert srt is not None and self._loop is not None
         buffer = ctypes.create_string_buffer(_MESSAGE)
+        failure: Exception | None = None
         try:
             while not self._stop.is_set():
                 started = time.monotonic()
@@ -242,14 +283,16 @@ class SrtServer:
                 rest = ROUND_SECONDS - (time.monotonic() - started)
                 if rest > 0:
                     time.sleep(rest)  # let bytes gather: one hand-over carries many packets
-        except Exception:
-            log.exception("srt: the door's thread broke; SRT callers are no longer read")
+        except Exception as exc:
+            failure = exc  # `run` raises it on the loop: the supervisor stops the process
         finally:
             for caller in list(self._reading.values()):
                 self._forget(srt, caller)
                 self._hand_over([(caller, None)])
             srt.close(self._listener)
             srt.release(self._eid)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the process is ending
+                self._loop.call_soon_threadsafe(self._thread_ended, failure)
 
     def _obey(self, srt: libsrt.Srt) -> None:
         """Commands from the loop, and sockets to read again once their session caught up."""

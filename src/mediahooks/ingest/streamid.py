@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from mediahooks.errors import Invalid
+
 # The longest streamid SRT carries (SRTO_STREAMID).
 MAX_LENGTH = 512
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -27,7 +29,7 @@ _PRIORITY = re.compile(r"-?[0-9]{1,9}")
 _SOURCE_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 
-class StreamIdError(ValueError):
+class StreamIdError(Invalid, ValueError):
     """The streamid cannot be read; the message says what a person should send instead."""
 
 

@@ -9,15 +9,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediahooks.errors import Invalid
 from mediahooks.store import assets, timelines, tokens
 from mediahooks.store.schema import DbRow
 from mediahooks.timeline import NO_TIMELINE, check_range, pieces
 
 
-class ClipRefused(ValueError):
+class ClipRefused(Invalid):
+    """A clip request the timeline cannot serve, and the field to fix."""
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, {field: [message]})
         self.field = field
 
 

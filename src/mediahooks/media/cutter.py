@@ -30,6 +30,7 @@ from av.packet import Packet
 from av.stream import Stream
 from av.video.stream import VideoStream
 
+from mediahooks.errors import MediahooksError
 from mediahooks.media import containers, formats, stills
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ _Packet: TypeAlias = "Packet[Stream]"
 _S = TypeVar("_S", bound=Stream)
 
 
-class MediaError(Exception):
+class MediaError(MediahooksError):
     """The media cannot be used; the message says which file and why, for the asset's `error`."""
 
 

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from mediahooks.errors import Invalid
+
 # Bounds that no live stream comes near; beyond them the input is broken or hostile, and a
 # parser that accepted it would hand the timeline index garbage or unbounded work.
 MAX_ENTRIES = 10_000
@@ -26,7 +28,7 @@ _ATTRIBUTE = re.compile(r'\s*([A-Z0-9-]+)=("[^"\r\n]*"|[^",]*)\s*(?:,|$)')
 _MASTER_TAGS = ("#EXT-X-STREAM-INF", "#EXT-X-I-FRAME-STREAM-INF", "#EXT-X-MEDIA:")
 
 
-class PlaylistError(ValueError):
+class PlaylistError(Invalid, ValueError):
     """The text is not an HLS media playlist this service can use; the message says why."""
 
 

@@ -32,6 +32,7 @@ from mediahooks import admission, events
 from mediahooks.assets import Status
 from mediahooks.clock import iso, now_ms
 from mediahooks.config import Settings
+from mediahooks.errors import MediahooksError
 from mediahooks.media import formats, hls
 from mediahooks.media.hls import Entry
 from mediahooks.storage.uploads import SegmentUploads
@@ -50,7 +51,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FINAL_WAIT = 600.0
 
 
-class IngestError(Exception):
+class IngestError(MediahooksError):
+    """A segment or playlist the HLS ingest refuses; `status` is the platform's HTTP answer."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from mediahooks.errors import Invalid
 from mediahooks.media.hls import Entry, Playlist, render_playlist
 from mediahooks.timeline import Segment
 
@@ -22,7 +23,7 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 INIT_NAME = "init.mp4"
 
 
-class RangeRefused(ValueError):
+class RangeRefused(Invalid, ValueError):
     """A range a playlist cannot be made of; the message says how to fix the request."""
 
     def __init__(self, message: str, field: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from mediahooks.clock import now_ms
+from mediahooks.errors import MediahooksError
 from mediahooks.media.hls import Entry, Playlist, render_playlist
 from mediahooks.media.segmenter import SegmentFile
 
@@ -43,7 +44,7 @@ _CONTENT_TYPES = {
 }
 
 
-class PublishError(Exception):
+class PublishError(MediahooksError):
     """The ingest refused a file (`status` is the HTTP status) or could not be reached
     (`status` is None)."""
 

@@ -12,10 +12,12 @@ from fractions import Fraction
 import av
 from av.video.frame import VideoFrame
 
+from mediahooks.errors import NotFound
+
 _QP2LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: quantizer to lambda units
 
 
-class NoPicture(Exception):
+class NoPicture(NotFound):
     """The media holds no picture to take (no video, or none that decodes)."""
 
 

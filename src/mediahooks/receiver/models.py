@@ -1,6 +1,7 @@
 """Typed hooks for receivers, lenient where the platform varies (standard library only).
 
-Unlike the sender's strict wire format (`mediahooks.events`), these models accept every variant
+The one parser of hook bodies (the service's own tests read what it sends with it too). Unlike
+the sender's strict wire format (`mediahooks.events`), these models accept every variant
 the platform documents: `metadata` missing, a `channelId` in place of the stream fields (media
 from a channel), a `feeds` `ended` without `started`, fields added later (kept in ``extra``),
 events added later, and hook types we have no model for (`OtherHook`, data kept as is).
@@ -8,11 +9,10 @@ events added later, and hook types we have no model for (`OtherHook`, data kept 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from mediahooks.events import MalformedHook, loads_object
 
 __all__ = [
     "FeedsData",
@@ -27,6 +27,24 @@ __all__ = [
     "parse",
     "parse_thumbnail",
 ]
+
+
+class MalformedHook(ValueError):
+    """A body that is not a hook, or lacks a field a receiver relies on."""
+
+
+def loads_object(body: bytes | str) -> dict[str, Any]:
+    """A JSON object from a hook body, or MalformedHook."""
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedHook(f"body is not JSON: {exc}") from exc
+    except RecursionError:
+        # Nesting deeper than the interpreter's stack: no hook is, and signing it changes nothing.
+        raise MalformedHook("body is not a hook: its JSON is nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise MalformedHook("body is not a JSON object")
+    return raw
 
 
 @dataclass(frozen=True)

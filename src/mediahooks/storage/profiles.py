@@ -22,6 +22,7 @@ from pathlib import Path
 import obstore
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediahooks.errors import Invalid
 from mediahooks.storage import Storage, media_key
 from mediahooks.storage.s3 import Access, S3Storage
 from mediahooks.store import storage_profiles
@@ -33,12 +34,11 @@ OWN = "dolbyStorage"  # the platform's name for its own storage: the service's h
 VALIDATION_BODY = b"mediahooks storage profile validation\n"
 
 
-class ProfileError(ValueError):
+class ProfileError(Invalid, ValueError):
     """A profile that cannot be used: `field` is the request field to fix."""
 
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, {field: [message]})
         self.field = field
 
 

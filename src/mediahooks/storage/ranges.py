@@ -3,9 +3,11 @@ range per request, which is what players and download tools ask for."""
 
 from __future__ import annotations
 
+from mediahooks.errors import Invalid
 
-class Unsatisfiable(ValueError):
-    pass
+
+class Unsatisfiable(Invalid, ValueError):
+    """A Range outside the file (the API answers 416, HTTP's own status for it)."""
 
 
 def parse(header: str | None, size: int) -> tuple[int, int] | None:

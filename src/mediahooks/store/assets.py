@@ -26,13 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediahooks import events
 from mediahooks.assets import DELETABLE, RECORDINGS_EVENT, Status, check_transition
 from mediahooks.clock import now_ms
+from mediahooks.errors import NotFound
 from mediahooks.store import outbox
 from mediahooks.store.db import MEDIA, mark_wake
 from mediahooks.store.schema import DbRow, accounts, broadcasts, media_assets, segments
 
 
-class AssetNotFound(LookupError):
-    pass
+class AssetNotFound(NotFound, LookupError):
+    """No asset of that id (or none that can still change)."""
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ publish_tokens = Table(
     # Live thumbnails go to `thumbnail` webhooks while its streams are live.
     Column("enable_thumbnails", Boolean, nullable=False, server_default="0"),
     # JSON: the platform's settings we accept, keep and echo but do not act on (geoCascade,
-    # restream, originCluster, countries, ...), by their API names (`api/token_fields.py`).
+    # restream, originCluster, countries, ...), by their API names (`actions/token_fields.py`).
     Column("settings", Text, nullable=False, server_default="{}"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),

@@ -1,4 +1,4 @@
-"""What every request body of the API shares."""
+"""What every request body shares, whichever door it came through."""
 
 from __future__ import annotations
 
