@@ -14,7 +14,8 @@ from pathlib import Path
 import av
 import pytest
 
-from mediahooks.media.cutter import CutResult, MediaError, Segment, cut, probe
+from mediahooks.media.cutter import CutResult, Segment, cut
+from mediahooks.media.probe import MediaError, probe
 from support.mediakit import Segments, make_segments
 
 SECOND = 1000

@@ -4,7 +4,8 @@ Opus), and probe media files (PyAV).
 The copy is a remux: packets move from the segments to the clip untouched, so a clip costs
 reading and writing its bytes, never decoding or encoding them. That is also why a clip starts on
 a keyframe: the first picture of an H.264 (or VP8) stream has to be one. What a timeline's
-segments are and which container its clips get is `containers.timeline`'s answer.
+segments are and which container its clips get is `containers.timeline`'s answer; what a
+written file holds (the asset's `metadata`) is `probe`'s.
 
 Every public function is top-level and takes and returns picklable values: the media worker runs
 them in a process pool.
@@ -25,13 +26,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import av
 import av.container
-from av.audio.stream import AudioStream
 from av.packet import Packet
 from av.stream import Stream
-from av.video.stream import VideoStream
 
-from mediahooks.errors import MediahooksError
 from mediahooks.media import containers, formats, stills
+from mediahooks.media.probe import MediaError, probe, time_base
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -54,10 +53,6 @@ class CutResult:
 # PyAV's Packet is generic only in its type stubs.
 _Packet: TypeAlias = "Packet[Stream]"
 _S = TypeVar("_S", bound=Stream)
-
-
-class MediaError(MediahooksError):
-    """The media cannot be used; the message says which file and why, for the asset's `error`."""
 
 
 def cut(
@@ -106,29 +101,6 @@ def cut(
         raise
     clip_start = segments[0].start_ms + round(offset * 1000)
     return CutResult(clip_start, clip_start + round(seconds * 1000), metadata)
-
-
-def probe(path: str) -> dict[str, Any]:
-    """The asset `metadata` of a media file as the platform has it: `format`, `duration`
-    (whole seconds), `sizes` (bytes of each file, by kind: the media under its format's name,
-    `thumbnails` once there are any), `tracks` (integers where the platform has integers:
-    `framerate` rounded), `thumbnails` (filled with signed links when the asset is read)."""
-    try:
-        container = av.open(path)
-    except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"{os.path.basename(path)} is not readable media: {exc}") from None
-    with container:
-        streams = sorted(container.streams.video + container.streams.audio, key=_index)
-        missing = [s.index for s in streams if not s.bit_rate]
-        rates = _measured_bit_rates(container, missing) if missing else {}
-        name = _format_name(container)
-        return {
-            "format": name,
-            "duration": round((container.duration or 0) / av.time_base),
-            "sizes": {name: os.path.getsize(path)},
-            "tracks": [_track(s, rates.get(s.index, s.bit_rate or 0)) for s in streams],
-            "thumbnails": [],
-        }
 
 
 def _seconds(path: str) -> Fraction:
@@ -350,7 +322,7 @@ class _Window:
 
     def __init__(self, streams: list[Stream], start: Fraction, stop: Fraction) -> None:
         self.anchor = streams[0].index
-        self.time_bases = {s.index: _time_base(s) for s in streams}
+        self.time_bases = {s.index: time_base(s) for s in streams}
         self.span = (start, stop)  # seconds after the origin
         self.origin = self.start = Fraction(0)  # media seconds
         self.wanted = 0
@@ -429,12 +401,6 @@ def _pts(packet: _Packet) -> int:
     return packet.pts if packet.pts is not None else _dts(packet)
 
 
-def _time_base(stream: Stream) -> Fraction:
-    if stream.time_base is None:
-        raise MediaError(f"stream {stream.index} has no time base")
-    return stream.time_base
-
-
 def _ticks(seconds: Fraction, time_base: Fraction) -> int:
     return round(seconds / time_base)
 
@@ -459,60 +425,3 @@ def _write_stills(video_path: str, poster_path: str) -> list[str]:
         with open(path, "wb") as file:
             file.write(stills.jpeg(frame))
     return written
-
-
-def _format_name(container: av.container.InputContainer) -> str:
-    """The short name users know: "mp4" rather than the demuxer's "mov,mp4,m4a,3gp,3g2,mj2"."""
-    names = container.format.name.split(",")
-    if "mp4" in names:
-        return "mov" if container.metadata.get("major_brand", "").strip() == "qt" else "mp4"
-    if "webm" in names:
-        codecs = {s.codec_context.name for s in container.streams}
-        return "webm" if codecs <= {"vp8", "vp9", "av1", "opus", "vorbis"} else "mkv"
-    return names[0]
-
-
-def _index(stream: Stream) -> int:
-    return stream.index
-
-
-def _track(stream: VideoStream | AudioStream, bit_rate: int) -> dict[str, Any]:
-    if isinstance(stream, VideoStream):
-        video = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate
-        return {
-            "type": "video",
-            "codec": video.name,
-            "bitrate": bit_rate,
-            "width": video.width,
-            "height": video.height,
-            "framerate": round(rate) if rate else 0,
-        }
-    audio = stream.codec_context
-    return {
-        "type": "audio",
-        "codec": audio.name,
-        "bitrate": bit_rate,
-        "channels": audio.channels,
-        "samplerate": audio.sample_rate,
-    }
-
-
-def _measured_bit_rates(
-    container: av.container.InputContainer, indexes: list[int]
-) -> dict[int, int]:
-    """Bits per second from the packets themselves, for containers that do not state a rate."""
-    sizes = dict.fromkeys(indexes, 0)
-    spans: dict[int, tuple[int, int]] = {}
-    for packet in container.demux([container.streams[i] for i in indexes]):
-        if packet.dts is None:
-            continue
-        index = packet.stream_index
-        sizes[index] += packet.size
-        low, high = spans.get(index, (packet.dts, packet.dts))
-        spans[index] = (min(low, packet.dts), max(high, packet.dts + (packet.duration or 0)))
-    rates = {}
-    for index, (low, high) in spans.items():
-        seconds = (high - low) * _time_base(container.streams[index])
-        rates[index] = round(sizes[index] * 8 / seconds) if seconds else 0
-    return rates

@@ -32,6 +32,7 @@ from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.loops import Beat
 from mediahooks.media import containers, cutter, files
+from mediahooks.media.probe import MediaError
 from mediahooks.storage import poster_of
 from mediahooks.storage.profiles import Stores
 from mediahooks.storage.uploads import segment_key
@@ -157,7 +158,7 @@ class MediaWorker:
                     str(poster),
                     broadcast.kind,
                 )
-            except cutter.MediaError as exc:
+            except MediaError as exc:
                 await self._fail(asset, str(exc))
                 return
         for still in files.stills_of(key):
@@ -208,7 +209,7 @@ class MediaWorker:
                 return
             except Exception as exc:
                 if now_ms() > deadline:
-                    raise cutter.MediaError(
+                    raise MediaError(
                         f"the segment {Path(path).name} never reached the media store"
                     ) from exc
                 await asyncio.sleep(wait)
