@@ -123,24 +123,16 @@ PROTOCOLS = {
         port_setting="MEDIAHOOKS_SRT_PORT",
         transport=socket.SOCK_DGRAM,
     ),
-    "whip": Protocol(
-        name="whip",
-        container="flv",  # the baseline's senders and receivers: ffmpeg over RTMP
-        service_url=lambda port, stream, token: f"/api/whip/{stream}",
-        baseline_url=lambda port, stream: f"rtmp://127.0.0.1:{port}/live/{stream}",
-        baseline_input=lambda port, stream: [
-            "-listen",
-            "1",
-            "-i",
-            f"rtmp://127.0.0.1:{port}/live/{stream}",
-        ],
-        port_setting="MEDIAHOOKS_RTMP_PORT",
-        transport=socket.SOCK_STREAM,
-        whip=True,
-    ),
 }
-# The service's doors other than the one measured stay shut (their default ports may be taken).
+# ffmpeg takes no WHIP: the baseline of WHIP's senders is ffmpeg over RTMP.
+PROTOCOLS["whip"] = replace(
+    PROTOCOLS["rtmp"],
+    name="whip",
+    service_url=lambda port, stream, token: f"/api/whip/{stream}",
+    whip=True,
+)
 PROTOCOLS["whip-vp8"] = replace(PROTOCOLS["whip"], name="whip-vp8", video="vp8")
+# The service's doors other than the one measured stay shut (their default ports may be taken).
 DOOR_SETTINGS = ("MEDIAHOOKS_RTMP_PORT", "MEDIAHOOKS_SRT_PORT")
 
 
