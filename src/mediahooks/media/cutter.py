@@ -1,11 +1,12 @@
 """Cut a clip out of a timeline's segments into one MP4 (or WebM, for a WebM timeline: VP8 and
-Opus), and probe media files (PyAV).
+Opus), with PyAV.
 
 The copy is a remux: packets move from the segments to the clip untouched, so a clip costs
 reading and writing its bytes, never decoding or encoding them. That is also why a clip starts on
 a keyframe: the first picture of an H.264 (or VP8) stream has to be one. What a timeline's
 segments are and which container its clips get is `containers.timeline`'s answer; what a
-written file holds (the asset's `metadata`) is `probe`'s.
+written file holds (the asset's `metadata`) is `probe`'s; how the segment files are checked and
+read as one input is `cut_input`'s.
 
 Every public function is top-level and takes and returns picklable values: the media worker runs
 them in a process pool.
@@ -13,13 +14,11 @@ them in a process pool.
 
 from __future__ import annotations
 
-import bisect
-import io
 import itertools
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -29,11 +28,12 @@ import av.container
 from av.packet import Packet
 from av.stream import Stream
 
-from mediahooks.media import containers, formats, stills
+from mediahooks.media import containers, stills
+from mediahooks.media.cut_input import Files
 from mediahooks.media.probe import MediaError, probe, time_base
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    pass
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def cut(
     if stop_ms <= start_ms:
         raise MediaError(f"the clip's stop {stop_ms} is not after its start {start_ms}")
     timeline = containers.timeline(kind or ("ts" if init_path is None else "fmp4"))
-    files = _Files(segments, init_path, timeline)
+    files = Files([s.path for s in segments], init_path, timeline)
     written = [_temporary_beside(out_path)]
     try:
         offset = _remux(
@@ -109,120 +109,8 @@ def _seconds(path: str) -> Fraction:
         return Fraction(container.duration or 0, av.time_base)
 
 
-class _Files:
-    """The files of a cut, in reading order, each checked before any work to be there and to
-    be what it should be: a demuxer skips over garbage silently, and the error has to name
-    the file at fault.
-    """
-
-    def __init__(
-        self, segments: list[Segment], init_path: str | None, timeline: containers.Timeline
-    ) -> None:
-        if (init_path is None) != (timeline.init is None):
-            raise MediaError("the timeline's init segment is missing")
-        expected = [(segment.path, timeline.piece) for segment in segments]
-        if init_path is not None and timeline.init is not None:
-            expected.insert(0, (init_path, timeline.init))
-        self.paths = [path for path, _ in expected]
-        self.ends = list(itertools.accumulate(_check(path, kind) for path, kind in expected))
-
-    def name_at(self, position: int | None) -> str:
-        """The name of the file holding byte `position` of the concatenated input."""
-        index = bisect.bisect_right(self.ends, max(position or 0, 0))
-        index = min(index, len(self.paths) - 1)
-        return os.path.basename(self.paths[index])
-
-    @contextmanager
-    def open(self) -> Iterator[av.container.InputContainer]:
-        """The files as one input: TS segments, an fMP4 init segment followed by its
-        fragments, and a WebM header followed by its clusters, are each one valid stream when
-        concatenated byte for byte.
-        """
-        chain = _Chain(self)
-        try:
-            container = av.open(chain, "r", buffer_size=_READ_BUFFER)
-        except av.FFmpegError as exc:
-            chain.close()
-            raise MediaError(f"segment {self.name_at(0)} is not readable media: {exc}") from None
-        with chain, container:
-            yield container
-
-
-# Measured on 60 s of 720p: FFmpeg's concat protocol costs about 5% less CPU than this chain
-# (a clip is mostly one copy of its bytes either way) but opens every file up front, and an
-# 8 h clip or a day's recording has more segments than a process may hold open. Reading the
-# files into one concatenated temporary file first costs a second copy; it came out slowest.
-_READ_BUFFER = 256 * 1024
-
-
-class _Chain(io.RawIOBase):
-    """The files of a cut read as one stream, one file open at a time."""
-
-    def __init__(self, files: _Files) -> None:
-        super().__init__()
-        self.files = files
-        self.index = 0
-        self.current = self._open(0)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        while True:
-            count = self.current.readinto(buffer)
-            if count or self.index + 1 == len(self.files.paths):
-                return count
-            self.current.close()
-            self.index += 1
-            self.current = self._open(self.index)
-
-    def close(self) -> None:
-        self.current.close()
-        super().close()
-
-    def _open(self, index: int) -> io.FileIO:
-        path = self.files.paths[index]
-        try:
-            return io.FileIO(path, "r")
-        except OSError as exc:  # gone since it was checked: the timeline expired under us
-            name = os.path.basename(path)
-            raise MediaError(f"segment {name} cannot be read: {exc.strerror}") from None
-
-
-_KIND_NAMES = {
-    "ts": "MPEG-TS",
-    "init": "an fMP4 init segment",
-    "fragment": "an fMP4 fragment",
-    "webm": "a WebM header",
-    "cluster": "a Matroska cluster",
-}
-
-
-def _check(path: str, kind: formats.Kind) -> int:
-    """The size of a segment file that is there and of the right kind, or MediaError."""
-    role = "init segment" if kind in ("init", "webm") else "segment"
-    name = os.path.basename(path)
-    try:
-        with open(path, "rb") as file:
-            head = file.read(formats.HEAD_BYTES)
-            size = os.fstat(file.fileno()).st_size
-    except FileNotFoundError:
-        raise MediaError(f"{role} {name} is missing") from None
-    except OSError as exc:
-        raise MediaError(f"{role} {name} cannot be read: {exc.strerror}") from None
-    if not head:
-        raise MediaError(f"{role} {name} is empty")
-    found = formats.sniff(head)
-    if found != kind:
-        raise MediaError(
-            f"{role} {name} is not readable media: expected {_KIND_NAMES[kind]}, "
-            f"found {_KIND_NAMES.get(found or '', 'unknown data')}"
-        )
-    return size
-
-
 def _remux(
-    files: _Files, origin_ms: int, start_ms: int, stop_ms: int, out: str, format: str
+    files: Files, origin_ms: int, start_ms: int, stop_ms: int, out: str, format: str
 ) -> Fraction:
     """Copy the packets of the clip into a file of ``format`` (mp4 or webm) at `out`. Return
     where the clip starts, in seconds after the first segment's start (`origin_ms`).
@@ -248,7 +136,7 @@ _OUTPUT_OPTIONS = {"mp4": {"movflags": "+faststart"}, "webm": {}}
 
 
 def _write(
-    out: str, format: str, streams: list[Stream], packets: Iterator[_Packet], files: _Files
+    out: str, format: str, streams: list[Stream], packets: Iterator[_Packet], files: Files
 ) -> None:
     """Mux `packets` into a file of ``format`` with one stream per input stream, parameters
     copied.
@@ -273,7 +161,7 @@ class _Reader:
     """
 
     def __init__(
-        self, source: av.container.InputContainer, streams: list[Stream], files: _Files
+        self, source: av.container.InputContainer, streams: list[Stream], files: Files
     ) -> None:
         self.packets = source.demux(streams)
         self.files = files
