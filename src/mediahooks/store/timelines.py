@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mediahooks.store import portable
 from mediahooks.store.schema import DbRow, broadcasts, segments
 from mediahooks.timeline import Span
 
@@ -36,11 +37,8 @@ async def live(conn: AsyncConnection, account_id: str, stream_name: str) -> DbRo
 
     Publishers send files in parallel (ffmpeg sends its first segment while the init segment
     is still in flight): the stream is locked first, so only one of them starts a broadcast.
-    SQLite needs no lock: its transactions already run one at a time.
     """
-    if conn.dialect.name == "postgresql":
-        key = f"stream:{account_id}/{stream_name}"
-        await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+    await portable.hold(conn, f"stream:{account_id}/{stream_name}")
     query = (
         select(broadcasts)
         .where(

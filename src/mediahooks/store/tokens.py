@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediahooks import patterns
 from mediahooks.admission import Rules
 from mediahooks.clock import now_ms
+from mediahooks.store.portable import by_code_point
 from mediahooks.store.schema import DbRow, broadcasts, publish_tokens
 
 _live = publish_tokens.c.deleted_at.is_(None)
@@ -70,7 +71,7 @@ async def get(
     query = select(publish_tokens).where(
         publish_tokens.c.id == token_id, publish_tokens.c.account_id == account_id, _live
     )
-    if lock and conn.dialect.name == "postgresql":
+    if lock:  # nothing on SQLite, whose transactions already run one at a time
         query = query.with_for_update()
     return (await conn.execute(query)).first()
 
@@ -120,12 +121,11 @@ async def delete(conn: AsyncConnection, account_id: str, token_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def _order(conn: AsyncConnection, sort_by: SortBy, descending: bool) -> list[Any]:
+def _order(sort_by: SortBy, descending: bool) -> list[Any]:
     """The platform's sort keys, ties broken by id. Labels compare by code point on both
     databases (PostgreSQL's locale collations would order them differently from SQLite)."""
     if sort_by == "Name":
-        label: ColumnElement[Any] = publish_tokens.c.label
-        key = label.collate("C") if conn.dialect.name == "postgresql" else label
+        key: ColumnElement[Any] = by_code_point(publish_tokens.c.label)
     else:
         key = publish_tokens.c.created_at
     keys = [key, publish_tokens.c.id]
@@ -144,7 +144,7 @@ async def page(
     query = (
         select(publish_tokens)
         .where(publish_tokens.c.account_id == account_id, _live)
-        .order_by(*_order(conn, sort_by, descending))
+        .order_by(*_order(sort_by, descending))
         .offset((page - 1) * items)
         .limit(items)
     )
@@ -197,7 +197,7 @@ async def page_by_name(
                 publish_tokens.c.streams.ilike(like, escape="\\"),
             )
         )
-    query = query.order_by(*_order(conn, sort_by, descending))
+    query = query.order_by(*_order(sort_by, descending))
     rows = [row for row in (await conn.execute(query)).all() if named(row, name, filter_by)]
     return rows[(page - 1) * items : page * items]
 
