@@ -235,6 +235,24 @@ def whip_sender(source: Path, url: str, token: str, video: str) -> subprocess.Po
     )
 
 
+def service_sender(
+    protocol: Protocol, source: Path, api_url: str, port: int, stream: str, token: str
+) -> subprocess.Popen[bytes]:
+    """A publisher of ``stream`` to the service over ``protocol`` (WHIP's URL is the API's)."""
+    to = protocol.service_url(port, stream, token)
+    if protocol.whip:
+        return whip_sender(source, api_url + to, token, protocol.video)
+    return sender(source, protocol.container, to)
+
+
+def stop(processes: list[subprocess.Popen[Any]]) -> None:
+    """Ask them all to stop first, then wait: they wind down side by side."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait()
+
+
 def baseline_receiver(source: list[str], directory: Path) -> subprocess.Popen[bytes]:
     directory.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
@@ -289,13 +307,7 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
             processes += receivers
             time.sleep(0.5)  # the listeners are up
             for name, baseline_port in zip(names, baseline_ports, strict=True):
-                if protocol.whip:
-                    whip_url = url + protocol.service_url(port, name, token)
-                    processes.append(whip_sender(source, whip_url, token, protocol.video))
-                else:
-                    processes.append(
-                        sender(source, protocol.container, protocol.service_url(port, name, token))
-                    )
+                processes.append(service_sender(protocol, source, url, port, name, token))
                 processes.append(
                     sender(source, protocol.container, protocol.baseline_url(baseline_port, name))
                 )
@@ -320,12 +332,7 @@ def run(protocol: Protocol, streams: int, seconds: float) -> Figures:
             if dead:
                 raise SystemExit(f"a sender or receiver stopped early: {dead}")
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait()
-            service.terminate()
-            service.wait()
+            stop([*processes, service])
     service_pct = used["service"] / elapsed / streams * 100
     baseline_pct = used["baseline"] / elapsed / streams * 100
     return Figures(

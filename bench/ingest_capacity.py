@@ -45,10 +45,10 @@ from ingest import (
     free_port,
     prepare,
     run,
-    sender,
+    service_sender,
     source_file,
     start_service,
-    whip_sender,
+    stop,
     write,
 )
 
@@ -175,11 +175,7 @@ def capacity(protocol: Protocol, steps: list[int], seconds: float, streams: int)
             print(f"  no stream: API p99 {alone.p99_ms:.0f} ms (listings only)", file=sys.stderr)
             for count in steps:
                 for name in names[len(senders) : count]:
-                    to = protocol.service_url(port, name, token)
-                    if protocol.whip:
-                        senders.append(whip_sender(source, url + to, token, protocol.video))
-                    else:
-                        senders.append(sender(source, protocol.container, to))
+                    senders.append(service_sender(protocol, source, url, port, name, token))
                 # The first step waits until the streams hold a whole clip.
                 time.sleep(1 + WARMUP_SECONDS + (CLIP_SECONDS + 2 if count == steps[0] else 0))
                 step = measure_step(url, service.pid, work, names[:count], seconds)
@@ -200,12 +196,7 @@ def capacity(protocol: Protocol, steps: list[int], seconds: float, streams: int)
                 if any(p.poll() is not None for p in senders):
                     raise SystemExit("a sender stopped early")
         finally:
-            for process in senders:
-                process.terminate()
-            for process in senders:
-                process.wait()
-            service.terminate()
-            service.wait()
+            stop([*senders, service])
     passed = [s for s in results if s.passed]
     service_pct, baseline_pct = (
         cpu.service_cpu_percent_per_stream,
