@@ -1,15 +1,18 @@
 """Signed playback links: the same HMAC scheme as download links (`media.links`), with a key of
-their own, made once and shared by every process through the database."""
+their own, made once and shared by every process through the database; the links of assets
+and those asked for (`POST /api/v3/playback/link`)."""
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from mediahooks.clock import iso, now_ms
-from mediahooks.media.playback import Grant
+from mediahooks.clock import from_iso, iso, now_ms
+from mediahooks.errors import Invalid
+from mediahooks.media.playback import MAX_RANGE_MS, Grant
 from mediahooks.service import Service
 from mediahooks.store import keys
 from mediahooks.store.db import Database
@@ -98,3 +101,35 @@ async def clip_links(
         return found
 
     return links
+
+
+async def link(
+    service: Service,
+    base_url: str,
+    account_id: str,
+    stream: str,
+    start: datetime | None,
+    stop: datetime | None,
+    ttl: int | None,
+) -> dict[str, Any]:
+    """A signed link to the live stream's playlist, or (with ``start`` and ``stop``) to a past
+    range's, valid for ``ttl`` seconds (the configured time when None), and when it expires."""
+    expires = now_ms() + int((ttl or service.settings.playback_ttl) * 1000)
+    signing_key = await key(service)
+    if start is None and stop is None:
+        url = live_url(base_url, signing_key, Grant(account_id, stream, expires))
+    elif start is None or stop is None:
+        raise Invalid(
+            "A range needs both startTime and stopTime; give neither for the live stream.",
+            {"stopTime" if stop is None else "startTime": ["is required"]},
+        )
+    else:
+        lo, hi = from_iso(start), from_iso(stop)
+        if not 0 < hi - lo <= MAX_RANGE_MS:
+            raise Invalid(
+                "stopTime must be after startTime, by at most 12 h.",
+                {"stopTime": ["after startTime, at most 12 h"]},
+            )
+        grant = Grant(account_id, stream, expires, lo, hi)
+        url = range_url(base_url, signing_key, grant, lo, hi, None)
+    return {"playbackUrl": url, "playbackExpiresOn": iso(expires)}

@@ -15,8 +15,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from mediahooks.api.envelope import ApiError, fail
+from mediahooks.api.envelope import ApiError, fail, status_of
 from mediahooks.config import IceServer
+from mediahooks.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    MediahooksError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from mediahooks.ingest.live import Refused, authorize
 from mediahooks.ingest.whip import WhipIngest, WhipSession
 from mediahooks.media.ingest import STREAM_NAME
@@ -25,14 +34,14 @@ router = APIRouter(prefix="/api/whip", tags=["whip"])
 
 _METHODS = "POST, DELETE, PATCH, OPTIONS"
 _EXPOSED = "Location, ETag, Link, Accept-Patch, Accept-Post"
-_STATUS = {
-    "token": 401,
-    "stream": 403,
-    "access": 403,
-    "live": 409,
-    "busy": 503,
-    "codec": 400,
-    "spool": 503,
+_KIND: dict[str, type[MediahooksError]] = {
+    "token": Unauthorized,
+    "stream": Forbidden,
+    "access": Forbidden,
+    "live": Conflict,
+    "busy": Unavailable,
+    "codec": Invalid,
+    "spool": Unavailable,
 }
 
 
@@ -88,10 +97,9 @@ def _token(request: Request) -> str:
     query = request.query_params.get("auth", "").strip()
     if query:
         return query
-    raise ApiError(
-        401,
+    raise Unauthorized(
         "Missing publish token: send 'Authorization: Bearer <token>' or add ?auth=<token> to "
-        "the WHIP url.",
+        "the WHIP url."
     )
 
 
@@ -104,16 +112,16 @@ async def _offer(request: Request) -> str:
     try:
         offer = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "The SDP offer is not UTF-8 text.", {"body": ["encoding"]}) from None
+        raise Invalid("The SDP offer is not UTF-8 text.", {"body": ["encoding"]}) from None
     if not offer.strip():
-        raise ApiError(400, "The SDP offer is empty.", {"body": ["required"]})
+        raise Invalid("The SDP offer is empty.", {"body": ["required"]})
     return offer
 
 
 def _session(request: Request, stream: str, resource: str) -> WhipSession:
     session = _whip(request).get(resource)
     if session is None or session.stream != stream:
-        raise ApiError(404, "No such WHIP session: it has ended, or the url is mistyped.")
+        raise NotFound("No such WHIP session: it has ended, or the url is mistyped.")
     return session
 
 
@@ -124,9 +132,11 @@ async def preflight(request: Request) -> Response:
     return _cors(request, _with_links(request, response))
 
 
-def _refusal(request: Request, exc: ApiError) -> Response:
+def _refusal(request: Request, exc: MediahooksError) -> Response:
     """The envelope, with CORS headers so that a page of another origin can show why."""
-    return _cors(request, fail(exc.status, exc.message, exc.errors))
+    status = status_of(exc)
+    assert status is not None  # every refusal of this door is of a kind
+    return _cors(request, fail(status, exc.message, exc.errors))
 
 
 _ANSWER: dict[int | str, dict[str, Any]] = {
@@ -144,13 +154,13 @@ async def publish(request: Request, stream: str) -> Response:
     body is the SDP answer, `Location` the session to DELETE when done."""
     try:
         return await _publish(request, stream)
-    except ApiError as exc:
+    except MediahooksError as exc:
         return _refusal(request, exc)
 
 
 async def _publish(request: Request, stream: str) -> Response:
     if not STREAM_NAME.fullmatch(stream):
-        raise ApiError(400, "Stream names are 1-128 letters, digits, '.', '_' or '-'.")
+        raise Invalid("Stream names are 1-128 letters, digits, '.', '_' or '-'.")
     whip = _whip(request)
     try:
         # Who asks first: a stranger learns nothing about what the offer should have been.
@@ -160,9 +170,9 @@ async def _publish(request: Request, stream: str) -> Response:
         offer = await _offer(request)
         session = await whip.publish(publisher, stream, offer, remote or "?")
     except Refused as exc:
-        raise ApiError(_STATUS[exc.kind], exc.reason[:1].upper() + exc.reason[1:] + ".") from exc
+        raise _KIND[exc.kind](exc.reason[:1].upper() + exc.reason[1:] + ".") from exc
     except ValueError as exc:
-        raise ApiError(400, str(exc)[:1].upper() + str(exc)[1:] + ".", {"body": ["sdp"]}) from exc
+        raise Invalid(str(exc)[:1].upper() + str(exc)[1:] + ".", {"body": ["sdp"]}) from exc
     location = f"/api/whip/{stream}/{session.id}"
     response = Response(
         session.answer_sdp,
@@ -178,7 +188,7 @@ async def stop(request: Request, stream: str, resource: str) -> Response:
     """End the WHIP session and its broadcast, whichever API process receives it."""
     try:
         session = _session(request, stream, resource)
-    except ApiError as exc:
+    except NotFound as exc:
         if not await _whip(request).stop_elsewhere(stream, resource):
             return _refusal(request, exc)
     else:
@@ -191,7 +201,7 @@ async def trickle(request: Request, stream: str, resource: str) -> Response:
     """Trickle ICE and ICE restarts are not supported (RFC 9725 section 4.3.1): 405."""
     try:
         _session(request, stream, resource)
-    except ApiError as exc:
+    except NotFound as exc:
         return _refusal(request, exc)
     response = fail(
         405,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from mediahooks.errors import Invalid
+from mediahooks.errors import Invalid, Unauthorized
 from mediahooks.media.hls import Entry, Playlist, render_playlist
 from mediahooks.timeline import Segment
 
@@ -237,18 +237,19 @@ class Access:
     token_ok: bool  # a valid subscribe token for the stream was presented
 
 
-def refusal(access: Access) -> tuple[int, str] | None:
-    """The status and message refusing a viewer, or None when they may watch."""
+def refusal(access: Access) -> Unauthorized | None:
+    """The error refusing a viewer (who lacks the credentials it takes), or None when they may
+    watch."""
     if access.grant_ok or access.token_ok:
         return None
     if access.protected:
-        return 401, (
+        return Unauthorized(
             "This stream requires a subscribe token: add ?token=<subscribe token> to the URL "
             "(or send 'Authorization: Bearer <subscribe token>'), or use a signed playback link."
         )
     if access.public:
         return None
-    return 401, (
+    return Unauthorized(
         "Playback of this account is not public: use a signed playback link "
         "(POST /api/v3/playback/link) or a subscribe token, or let anyone watch with "
         'PUT /api/v3/account/playback {"public": true}.'
