@@ -15,7 +15,12 @@ import pytest
 from aiohttp import web
 
 from mediahooks import metrics
+from mediahooks.config import Settings
+from mediahooks.delivery.dispatcher import Dispatcher
+from mediahooks.loops import Supervisor
 from mediahooks.store import assets, claims, timelines, verdicts
+from mediahooks.store.db import DELIVERIES
+from mediahooks.store.dialects import connect
 from mediahooks.store.postgres import PostgresDatabase
 from support.crashkit import server_env
 from support.receiver import Receiver
@@ -184,3 +189,41 @@ async def test_the_srt_doors_thread_broken_by_a_bug_ends_the_process_non_zero(
     log = await broken_process(BROKEN_SRT_DOOR, ["serve", "--port", "0"], database_url, tmp_path)
     assert "srt loop broke; stopping the process" in log
     assert "ZeroDivisionError: a bug in the SRT door's thread" in log
+
+
+# -- stopping
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+async def test_the_dispatcher_stops_when_woken_as_it_is_stopped(
+    turns: int, database_url: str
+) -> None:
+    """The claim loop asleep, a wake-up (an answer, a commit) arrives as the service stops it:
+    the cancellation must not be lost, or stopping waits for a loop that never ends (the
+    delivery benchmark hung so, between two runs)."""
+    db = connect(Settings(database_url=database_url).sqlalchemy_url)
+    await db.migrate()
+    # No poll in the test's lifetime: the claim loop sleeps until woken.
+    dispatcher = Dispatcher(db, Settings(database_url=database_url, poll_interval=600))
+    loops = Supervisor(lambda name, exc: pytest.fail(f"the {name} loop broke: {exc!r}"))
+    try:
+        claimed = _value(metrics.LOOP_LAST_SUCCESS, "claims")
+        for name, loop in dispatcher.loops().items():
+            loops.start(name, loop)
+
+        async def asleep() -> bool:
+            # Its heartbeat comes right before it goes to sleep.
+            return _value(metrics.LOOP_LAST_SUCCESS, "claims") > claimed
+
+        await eventually(asleep)
+        db._wake(DELIVERIES)  # as a commit that queued deliveries does
+        for _ in range(turns):  # the wake-up still on its way to the sleeping loop
+            await asyncio.sleep(0)
+        closing = asyncio.create_task(loops.close())
+        # Bounded only so that a regression fails instead of hanging the suite.
+        done, _ = await asyncio.wait({closing}, timeout=30)
+        assert done, "the claim loop carried on after it was stopped"
+    finally:
+        await loops.close()  # a cancellation lost once is not lost twice
+        dispatcher.close()
+        await db.close()

@@ -7,8 +7,6 @@ the last id it got.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from mediahooks.dashboard.feed import Cursor, changes
 from mediahooks.dashboard.web import SECURITY_HEADERS, MemberDep
+from mediahooks.wakeups import woken
 
 router = APIRouter(include_in_schema=False)
 POLL_SECONDS = 0.5
@@ -49,8 +48,7 @@ async def live(
             elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
                 yield ": still here\n\n"  # keeps proxies from closing an idle stream
                 quiet_since = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(service.stopping.wait(), POLL_SECONDS)
+            await woken(service.stopping, POLL_SECONDS)
 
     headers = {**SECURITY_HEADERS, "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

@@ -27,6 +27,7 @@ from mediahooks.loops import Beat, LoopFactory
 from mediahooks.store import claims, verdicts
 from mediahooks.store.db import DELIVERIES, Database
 from mediahooks.store.outage import is_outage
+from mediahooks.wakeups import woken
 
 log = logging.getLogger("mediahooks.delivery")
 
@@ -195,8 +196,7 @@ class Dispatcher:
             beat()
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        await woken(self._wake, seconds)
 
     async def _attempt(self, claimed: claims.Claimed) -> None:
         started_at = now_ms()
@@ -261,7 +261,8 @@ class Dispatcher:
                 self._writing.append(self._results.get_nowait())
             if self._writing:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await asyncio.wait_for(self._write(self._writing), timeout=10)
+                    async with asyncio.timeout(10):
+                        await self._write(self._writing)
             raise
 
     async def _write(self, batch: list[verdicts.Result]) -> None:

@@ -250,8 +250,10 @@ class Session:
 
     async def _index(self) -> None:
         while True:
+            # Not wait_for: see `mediahooks.wakeups`.
             try:
-                piece = await asyncio.wait_for(self._pieces.get(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    piece = await self._pieces.get()
             except TimeoutError:
                 if self._fed:
                     self._fed = False

@@ -11,7 +11,6 @@ hooks wait in order, and the supervisor starts the loop again once it is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 
@@ -22,6 +21,7 @@ from mediahooks.loops import Beat
 from mediahooks.media.viewers import Audience, StreamKey
 from mediahooks.store import outbox
 from mediahooks.store.db import Database
+from mediahooks.wakeups import woken
 
 
 class ViewerHooks:
@@ -57,8 +57,7 @@ class ViewerHooks:
             self.wake.clear()  # before sending: what is queued meanwhile wakes the next round
             await self._send()
             beat()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.tick)
+            await woken(self.wake, self.tick)
 
     async def _send(self) -> None:
         """Commit the due hooks in order; one that meets an outage stays first in line."""

@@ -40,6 +40,7 @@ from mediahooks.store import assets, timelines
 from mediahooks.store.db import MEDIA, Database
 from mediahooks.store.outage import is_outage
 from mediahooks.store.schema import DbRow
+from mediahooks.wakeups import woken
 
 log = logging.getLogger("mediahooks.media")
 
@@ -87,8 +88,7 @@ class MediaWorker:
                 asset = await assets.claim(conn, self.owner, now_ms(), LEASE_MS)
             beat()
             if asset is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                await woken(self._wake, self.settings.poll_interval)
                 continue
             heartbeat = asyncio.create_task(self._keep_lease(asset.id))
             try:

@@ -119,7 +119,8 @@ async def run(command: str, hook: Hook, body: bytes, key: str, file: str | None)
         env={**os.environ, **environment(hook, key, file)},
     )
     try:
-        output, _ = await asyncio.wait_for(proc.communicate(body), TIMEOUT)
+        async with asyncio.timeout(TIMEOUT):
+            output, _ = await proc.communicate(body)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()

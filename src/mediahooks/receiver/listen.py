@@ -39,6 +39,7 @@ from mediahooks.receiver.work import (
     progress_bars,
     save_thumbnail,
 )
+from mediahooks.wakeups import woken
 
 # Without a wake-up (a hook arriving), workers look for due retries this often.
 IDLE_POLL = 1.0
@@ -219,8 +220,7 @@ class Listener:
         now = time.time()
         due = await self.queue.next_due(now)
         wait = IDLE_POLL if due is None else min(IDLE_POLL, due - now)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), wait)
+        await woken(self.wake, wait)
 
 
 async def serve(listener: Listener) -> None:

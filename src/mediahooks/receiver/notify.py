@@ -32,9 +32,8 @@ class Notifier:
 
         kind = apprise.NotifyType.FAILURE if failure else apprise.NotifyType.INFO
         try:
-            result = await asyncio.wait_for(
-                self._apprise.async_notify(body=body, title=title, notify_type=kind), TIMEOUT
-            )
+            async with asyncio.timeout(TIMEOUT):
+                result = await self._apprise.async_notify(body=body, title=title, notify_type=kind)
         except TimeoutError:
             raise NotifyFailed(f"notifying took longer than {TIMEOUT:g} s") from None
         if not result:

@@ -106,8 +106,10 @@ class SegmentUploads:
     async def run(self, beat: Beat) -> None:
         while True:
             beat()
+            # Not wait_for: see `mediahooks.wakeups`.
             try:
-                key, size = await asyncio.wait_for(self._queue.get(), 1.0)
+                async with asyncio.timeout(1.0):
+                    key, size = await self._queue.get()
             except TimeoutError:
                 continue
             path = self.data_dir / key

@@ -5,7 +5,6 @@ straight on asyncpg (`PgStatement`), and commits announced to the other processe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from mediahooks.store.db import TOPICS, Database, Loop, fixed_values
 from mediahooks.store.outage import is_outage
+from mediahooks.wakeups import woken
 
 log = logging.getLogger("mediahooks.store")
 _MIGRATION_LOCK = 74_120_001
@@ -108,8 +108,7 @@ class PostgresDatabase(Database):
             while not listener.is_closed():
                 # The termination listener is the quick way to learn of it; the check, the sure
                 # one.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=5)
+                await woken(lost, 5)
             raise ConnectionResetError("the connection that LISTENs to PostgreSQL was closed")
         finally:
             listener.terminate()
