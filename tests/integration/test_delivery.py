@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from mediahooks.assets import Status
 from mediahooks.clock import now_ms
@@ -462,6 +463,57 @@ async def test_overlapping_transactions_fail_alone_and_return_after_their_commit
             stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
             queued = (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one()
         assert (stored, queued) == (8, 0)  # no webhooks: events only
+    finally:
+        await db.close()
+
+
+async def test_a_disk_full_in_one_body_fails_every_body_of_its_sqlite_commit(
+    tmp_path: Path,
+) -> None:
+    """SQLite rolls the whole transaction back when the disk fills: the bodies that ran before
+    the failing one, in the same shared commit, lost their rows too and are told so (none is
+    told it committed), and the next transaction starts afresh."""
+    db = connect(f"sqlite+aiosqlite:///{tmp_path / 'full.db'}")
+    await db.migrate()
+    try:
+        async with db.transaction() as conn:
+            account_id, _ = await accounts.ensure(conn, None)
+            await conn.exec_driver_sql("CREATE TABLE filler (x BLOB)")
+        queued = asyncio.Event()
+
+        async def before() -> str:
+            hook = sample_hook("media", account_id, 1)
+            assert hook is not None
+            async with db.transaction() as conn:
+                emitted = await outbox.emit(conn, account_id, hook)
+                await queued.wait()  # the failing body queues behind this one, in its group
+            return emitted.msg_id
+
+        async def filling() -> None:
+            queued.set()
+            async with db.transaction() as conn:
+                pages = (await conn.exec_driver_sql("PRAGMA page_count")).scalar_one()
+                await conn.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+                try:
+                    # An insert past the limit: SQLite rolls the whole transaction back.
+                    await conn.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(4000000))")
+                finally:
+                    await conn.exec_driver_sql("PRAGMA max_page_count = 1073741823")
+
+        first = asyncio.create_task(before())
+        await asyncio.sleep(0)  # the first body is running, waiting for the second to queue
+        results = await asyncio.gather(first, filling(), return_exceptions=True)
+        assert all(isinstance(r, OperationalError) and "full" in str(r) for r in results), results
+        async with db.engine.connect() as conn:
+            stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+        assert stored == 0
+        hook = sample_hook("media", account_id, 2)
+        assert hook is not None
+        async with db.transaction() as conn:
+            await outbox.emit(conn, account_id, hook)
+        async with db.engine.connect() as conn:
+            stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+        assert stored == 1
     finally:
         await db.close()
 

@@ -82,7 +82,10 @@ class SqliteDatabase(Database):
                 sqlite.execute("SAVEPOINT member")
                 try:
                     yield group.conn
-                except BaseException:
+                except BaseException as exc:
+                    if not sqlite.in_transaction:
+                        await self._lose(group, exc)
+                        raise
                     sqlite.execute("ROLLBACK TO member")
                     sqlite.execute("RELEASE member")
                     raise
@@ -102,9 +105,19 @@ class SqliteDatabase(Database):
         if wait:
             await asyncio.shield(group.committed)
 
+    async def _lose(self, group: _Group, exc: BaseException) -> None:
+        """A member failed so badly that SQLite rolled the whole transaction back (a full disk,
+        an I/O error): the members before it lost their work too, and are told so rather than
+        told it committed. The next caller opens a new group."""
+        self._group = None
+        await group.conn.close()
+        group.committed.set_exception(exc)
+
     async def _flush(self, group: _Group) -> None:
         try:
             async with self._turn:
+                if group.committed.done():  # lost (`_lose`): nothing left to commit
+                    return
                 self._group = None
                 try:
                     await group.conn.commit()
