@@ -13,7 +13,6 @@ last beat is a metric per loop, and a loop waiting out an outage makes the proce
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -76,8 +75,14 @@ class Supervisor:
         for loop in self._loops.values():
             if loop.task is not None:
                 loop.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await loop.task
+                except asyncio.CancelledError:
+                    # The loop's own end, unless close() itself was cancelled meanwhile: that
+                    # one goes to close()'s caller.
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
 
     async def _keep(self, loop: _Loop, factory: LoopFactory) -> None:
         failures = 0
