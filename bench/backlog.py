@@ -40,7 +40,9 @@ sys.path.insert(0, str(BENCH_DIR))
 from tests.support.databases import fresh_database  # noqa: E402
 
 import delivery  # noqa: E402
-from delivery import Receiver, sample_hook, start_worker  # noqa: E402
+from delivery import start_worker  # noqa: E402
+from delivery_kit import Endpoint, Receiver, sample_hook, stop  # noqa: E402
+from delivery_report import Options  # noqa: E402
 from mediahooks import events  # noqa: E402
 from mediahooks.clock import now_ms  # noqa: E402
 from mediahooks.config import Settings  # noqa: E402
@@ -64,7 +66,7 @@ def memory_mb(pid: int) -> dict[str, float]:
     return figures
 
 
-async def prepare(url: str, data_dir: Path, endpoint: delivery.Endpoint, count: int) -> str:
+async def prepare(url: str, data_dir: Path, endpoint: Endpoint, count: int) -> str:
     """Migrate, make the account and ``count`` webhooks (through the service's own queries);
     the account's id."""
     service = Service(Settings(database_url=url, data_dir=data_dir, allow_private_targets="true"))
@@ -188,10 +190,10 @@ async def idle_rss(url: str, workdir: Path) -> float:
         await asyncio.sleep(3)
         return memory_mb(proc.pid)["VmRSS"]
     finally:
-        await delivery._stop(proc)
+        await stop(proc)
 
 
-async def drain(url: str, workdir: Path, endpoint: delivery.Endpoint, expected: int) -> dict:
+async def drain(url: str, workdir: Path, endpoint: Endpoint, expected: int) -> dict:
     """Start the worker on the backlog; sample its RSS until every delivery arrived."""
     proc = await start_worker(url, workdir)
     began = time.time()
@@ -210,7 +212,7 @@ async def drain(url: str, workdir: Path, endpoint: delivery.Endpoint, expected: 
         seconds = max(r[2] for r in await endpoint.records()) - began
         peak = memory_mb(proc.pid)["VmHWM"]
     finally:
-        await delivery._stop(proc)
+        await stop(proc)
     return {
         "seconds": seconds,
         "per_s": expected / seconds,
@@ -221,7 +223,7 @@ async def drain(url: str, workdir: Path, endpoint: delivery.Endpoint, expected: 
 
 async def ceiling(receiver: Receiver) -> float:
     """bench/delivery.py's ceiling to the same receiver: deliveries/s."""
-    opts = delivery.Options(
+    opts = Options(
         events=2_000, webhooks=10, rate=0, duration=0, databases=(), repeats=1,
         latency_repeats=1, producers=1, workers=0, celery_concurrency=1, drain_timeout=120,
     )  # fmt: skip

@@ -34,15 +34,13 @@ import contextlib
 import functools
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,6 @@ import asyncpg
 
 import mediahooks
 from mediahooks import events
-from mediahooks.clock import now_ms
 from mediahooks.config import Settings
 from mediahooks.service import Service
 from mediahooks.store import outbox, webhooks
@@ -60,162 +57,21 @@ from mediahooks.store import outbox, webhooks
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.databases import POSTGRES_URL, fresh_database
 
-from cpu import Pids, Window, named, with_children
-from delivery_report import Figures, Options, Record, Sent, describe, report, summarize
+from cpu import Window, named
+from delivery_celery import CeleryWorker, run_celery, run_celery_warm_up
+from delivery_kit import (
+    BENCH_DIR,
+    Endpoint,
+    Receiver,
+    cpu_window,
+    paced,
+    sample_hook,
+    stop,
+    with_cpu,
+)
+from delivery_report import Figures, Options, Sent, describe, report, summarize
 
-BENCH_DIR = Path(__file__).resolve().parent
-CONTROL = "/_bench"  # the receiver's control paths
 DATABASES = ("sqlite", "postgresql")
-
-MAX_IN_FLIGHT = 256  # paced sends waiting at once, as an API's connection limit would allow
-
-
-# --- the receiver -----------------------------------------------------------------------------
-
-
-class Receiver:
-    """The receiver process and a client for its control paths."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
-        self.proc = proc
-        self.url = url
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-
-    @classmethod
-    @asynccontextmanager
-    async def running(cls) -> AsyncIterator[Receiver]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(BENCH_DIR / "receiver.py"), stdout=asyncio.subprocess.PIPE
-        )
-        receiver: Receiver | None = None
-        try:
-            assert proc.stdout is not None
-            line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode().split()
-            if len(line) != 2 or line[0] != "READY":
-                raise RuntimeError(f"the receiver did not start: {line}")
-            receiver = cls(proc, f"http://127.0.0.1:{line[1]}")
-            yield receiver
-        finally:
-            if receiver is not None:
-                await receiver._session.close()
-            await _stop(proc)
-
-    async def endpoint(self) -> Endpoint:
-        """A fresh path prefix for one run; what earlier runs left behind is dropped."""
-        async with self._session.post(self.url + CONTROL + "/reset") as resp:
-            resp.raise_for_status()
-        return Endpoint(self, f"/run-{uuid.uuid4().hex[:8]}")
-
-    async def get(self, path: str, prefix: str) -> Any:
-        url = self.url + CONTROL + path
-        async with self._session.get(url, params={"prefix": prefix + "/"}) as resp:
-            resp.raise_for_status()
-            return await resp.json()
-
-
-@dataclass
-class Endpoint:
-    """One run's share of the receiver: only requests to paths under ``prefix`` count.
-
-    A late request of an earlier run (a warm-up, a straggler after a drain timeout) lands under
-    another prefix and so can never make this run look complete.
-    """
-
-    receiver: Receiver
-    prefix: str
-    offset: int = 0  # deliveries already counted before the measured window (the warm-up)
-
-    def url(self, path: str) -> str:
-        return f"{self.receiver.url}{self.prefix}{path}"
-
-    async def count(self) -> int:
-        return int((await self.receiver.get("/count", self.prefix))["distinct"])
-
-    async def records(self) -> list[Record]:
-        rows = (await self.receiver.get("/records", self.prefix))["records"]
-        return [(p, i, float(t)) for p, i, t in rows]
-
-    async def wait_for(self, expected: int, timeout: float) -> bool:
-        """Poll until ``expected`` more distinct deliveries arrived; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await self.count() - self.offset >= expected:
-                return True
-            await asyncio.sleep(0.05)
-        return await self.count() - self.offset >= expected
-
-    async def start_window(self) -> None:
-        """What arrived so far (a completed warm-up) is not part of the measurement."""
-        self.offset = await self.count()
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def cpu_window(system: Pids, store: Pids | None, receiver: Receiver) -> Window:
-    """A CPU window over a burst (not started yet)."""
-    groups: dict[str, Pids] = {
-        "system": system,
-        "receiver": lambda: {receiver.proc.pid},
-    }
-    if store is not None:
-        groups["store"] = store
-    return Window(groups)
-
-
-def with_cpu(figures: Figures, used: dict[str, float]) -> Figures:
-    if figures.arrived:
-        figures.cpu_us = {part: s / figures.arrived * 1e6 for part, s in used.items()}
-    return figures
-
-
-def sample_hook(index: int) -> events.Hook:
-    """A `completed` media hook for a new asset, as a recording's lifecycle emits it."""
-    now = now_ms()
-    data = events.MediaData(
-        media_asset_id=events.new_asset_id(),
-        token_id=index,
-        stream_name="bench-stream",
-        stream_id="bench/bench-stream",
-        start_time=now,
-        type="recording",
-        metadata={},
-    )
-    return events.media_hook("completed", data, now)
-
-
-async def paced(count: int, rate: float, send: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Start ``send`` ``count`` times at ``rate``/s, each on time even if earlier ones are slow.
-
-    That is how requests reach an API: one slow transaction does not hold back the next. Like a
-    server's connection limit, at most MAX_IN_FLIGHT sends wait at once; beyond that the pace
-    slips, which the achieved rate then shows.
-    """
-    loop = asyncio.get_running_loop()
-    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-    start = loop.time()
-    tasks: list[asyncio.Task[None]] = []
-
-    async def one() -> None:
-        try:
-            await send()
-        finally:
-            slots.release()
-
-    for i in range(count):
-        delay = start + i / rate - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await slots.acquire()
-        tasks.append(asyncio.create_task(one()))
-    await asyncio.gather(*tasks)
 
 
 # --- baseline: the ceiling --------------------------------------------------------------------
@@ -279,7 +135,7 @@ async def open_service(kind: str, workers: int = 0) -> AsyncIterator[tuple[Servi
                 yield service, {proc.pid for proc in procs}
             finally:
                 for proc in procs:
-                    await _stop(proc)
+                    await stop(proc)
                 await service.close()
 
 
@@ -299,7 +155,7 @@ async def start_worker(url: str, workdir: Path) -> asyncio.subprocess.Process:
     while line := await asyncio.wait_for(proc.stdout.readline(), 30):
         if line.startswith(b"READY worker"):
             return proc
-    await _stop(proc)
+    await stop(proc)
     raise RuntimeError("the mediahooks worker did not start")
 
 
@@ -368,136 +224,6 @@ async def _mediahooks_paced(
     await endpoint.wait_for(expected, opts.drain_timeout)
     records = await endpoint.records()
     return summarize(system, "latency", expected, started, sent, records, opts.rate)
-
-
-# --- baseline: Celery -------------------------------------------------------------------------
-
-
-class CeleryWorker:
-    """A real `celery worker` subprocess on bench/celery_baseline.py, and its Redis database."""
-
-    def __init__(self, concurrency: int) -> None:
-        import celery_baseline
-
-        self.module = celery_baseline
-        self.concurrency = concurrency
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "celery", "-A", "celery_baseline", "worker",
-            "--pool", "prefork", "--concurrency", str(self.concurrency),
-            "--loglevel", "WARNING", "--hostname", f"bench-{uuid.uuid4().hex[:8]}@%h",
-        ]  # fmt: skip
-
-    def __enter__(self) -> CeleryWorker:
-        import redis
-
-        self._redis = redis.Redis.from_url(self.module.BROKER_URL)
-        if self._redis.dbsize():
-            raise RuntimeError(
-                f"{self.module.BROKER_URL} is not empty; point MEDIAHOOKS_BENCH_CELERY_BROKER "
-                "at an unused Redis database (it is flushed at the end)"
-            )
-        paths = [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-        # The banner and warnings go to a file, shown only when the worker fails to start.
-        self._output = tempfile.TemporaryFile()
-        # A session of its own, so the prefork children can be stopped with their parent.
-        self.proc = subprocess.Popen(
-            self.command(),
-            cwd=BENCH_DIR,
-            env=env,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def output_tail(self, size: int = 4000) -> str:
-        self._output.flush()
-        self._output.seek(0, os.SEEK_END)
-        self._output.seek(max(0, self._output.tell() - size))
-        return self._output.read().decode(errors="replace")
-
-    def __exit__(self, *_: object) -> None:
-        try:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)  # warm shutdown
-                try:
-                    self.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait(timeout=10)
-        finally:
-            self._redis.flushdb()
-            self._redis.close()
-            self._output.close()
-
-    def enqueue(self, url: str, body: str, sent: Sent) -> None:
-        msg_id = "msg_" + uuid.uuid4().hex
-        self.module.deliver.delay(url, body, msg_id)
-        sent[msg_id] = time.time()
-
-
-async def run_celery_warm_up(worker: CeleryWorker, receiver: Receiver) -> None:
-    """Wait until the worker consumes; a few tasks per prefork child also warm the pool up."""
-    endpoint = await receiver.endpoint()
-    count = 4 * worker.concurrency
-    body = events.encode(sample_hook(0)).decode()
-
-    def enqueue_all() -> None:
-        for _ in range(count):
-            worker.enqueue(endpoint.url("/warm"), body, {})
-
-    await asyncio.to_thread(enqueue_all)
-    if not await endpoint.wait_for(count, 60):
-        raise RuntimeError(
-            "the celery worker did not start consuming within 60 s; its output:\n"
-            + worker.output_tail()
-        )
-
-
-async def run_celery(worker: CeleryWorker, mode: str, opts: Options, receiver: Receiver) -> Figures:
-    endpoint = await receiver.endpoint()
-    urls = [endpoint.url(f"/hook/{w}") for w in range(opts.webhooks)]
-    sent: Sent = {}
-    window = None
-    if mode == "throughput":
-        bodies = [events.encode(sample_hook(i)).decode() for i in range(opts.events)]
-
-        def burst() -> None:
-            for body in bodies:
-                for url in urls:
-                    worker.enqueue(url, body, sent)
-
-        assert worker.proc is not None
-        window = cpu_window(
-            with_children(os.getpid(), worker.proc.pid), named("redis-server"), receiver
-        )
-        window.start()
-        started = time.time()
-        await asyncio.to_thread(burst)
-        expected, rate = opts.deliveries, None
-    else:
-
-        async def one_event() -> None:
-            body = events.encode(sample_hook(0)).decode()
-            # One event fans out to M tasks, enqueued back to back as a view would. Publishing
-            # blocks this loop briefly, which is fine: nothing else runs in it meanwhile.
-            for url in urls:
-                worker.enqueue(url, body, sent)
-
-        started = time.time()
-        await paced(opts.paced_events, opts.rate, one_event)
-        expected, rate = opts.paced_events * opts.webhooks, opts.rate
-    await endpoint.wait_for(expected, opts.drain_timeout)
-    used = window.stop() if window else {}
-    records = await endpoint.records()
-    figures = with_cpu(summarize("celery", mode, expected, started, sent, records, rate), used)
-    if rate is not None and figures.achieved_rate is not None:
-        figures.achieved_rate /= opts.webhooks  # stamps are per task; the rate is per event
-    return figures
 
 
 # --- the run ----------------------------------------------------------------------------------
